@@ -1,0 +1,28 @@
+# The two commands of the README. Each installs what is missing first (scripts/setup.sh).
+.PHONY: run test check e2e setup
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+## make run: build in release mode and serve the dashboard at http://127.0.0.1:3000
+run:
+	scripts/setup.sh run
+	cargo leptos serve --release
+
+## make test: formatting, clippy for both features, Rust tests, then Playwright in Chromium
+test:
+	scripts/setup.sh test
+	$(MAKE) check
+	cargo test --features ssr
+	$(MAKE) e2e
+
+check:
+	cargo fmt --check
+	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
+
+e2e:
+	mkdir -p end2end/screenshots
+	cargo leptos end-to-end --release
+
+setup:
+	scripts/setup.sh test

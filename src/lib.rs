@@ -1,0 +1,24 @@
+//! wxpay-devices: a dashboard over WeChat Pay APIv3's smart-device list.
+//!
+//! Shared by the server (`ssr`) and the browser (`hydrate`): the data model, the code tables,
+//! the server functions' signatures and the UI. Server-only modules sit behind `ssr`.
+
+pub mod api;
+pub mod app;
+pub mod codes;
+pub mod model;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod simulator;
+#[cfg(feature = "ssr")]
+pub mod wechatpay;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}
