@@ -11,6 +11,7 @@ use std::fmt;
 /// The merchant's API private key, ready to sign (RSA PKCS#1 v1.5 over SHA-256).
 #[derive(Clone)]
 pub struct MerchantKey {
+    private: RsaPrivateKey,
     signing: SigningKey<Sha256>,
     public: RsaPublicKey,
 }
@@ -53,13 +54,19 @@ impl MerchantKey {
     pub fn from_key(key: RsaPrivateKey) -> Self {
         let public = key.to_public_key();
         MerchantKey {
-            signing: SigningKey::new(key),
+            signing: SigningKey::new(key.clone()),
+            private: key,
             public,
         }
     }
 
     pub fn public_key(&self) -> &RsaPublicKey {
         &self.public
+    }
+
+    /// The key itself (the simulator writes its keys to files).
+    pub fn private_key(&self) -> &RsaPrivateKey {
+        &self.private
     }
 
     pub(crate) fn signing_key(&self) -> &SigningKey<Sha256> {

@@ -1,0 +1,651 @@
+//! The simulator's HTTP service: `GET /v3/iotmanage/devices` and `GET /v3/certificates`, with
+//! request-signature checks, the API's limits (20 requests per second per client, a daily quota
+//! per merchant), parameter rules, signed responses (errors too), and knobs for tests and demos.
+
+use super::dataset::{generate, DatasetSpec};
+use super::keys::SimKeys;
+use crate::model::{ApiErrorBody, Device, DevicePage, Links};
+use crate::wechatpay::certificates::{encrypt, ApiV3Key, CertificateEntry, CertificateList};
+use crate::wechatpay::config::MerchantConfig;
+use crate::wechatpay::signer::{
+    new_nonce, sign_bytes, unix_now, Authorization, RequestMessage, SCHEME,
+};
+use crate::wechatpay::verifier::{normalize_serial, MAX_SKEW_SECONDS};
+use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use sha2::Sha256;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// A deliberate fault in the simulator's successful responses, to test clients' verification.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fault {
+    #[default]
+    None,
+    /// The body is changed after signing.
+    TamperBody,
+    /// The timestamp is ten minutes old.
+    StaleTimestamp,
+    /// Signed, but the serial names a key the client does not have.
+    UnknownSerial,
+    /// WeChat Pay's `WECHATPAY/SIGNTEST/` probe.
+    SignTest,
+    /// No `Wechatpay-*` headers, as when a proxy strips them.
+    StripHeaders,
+}
+
+/// The simulator's knobs.
+#[derive(Clone, Debug)]
+pub struct SimulatorOptions {
+    pub devices: usize,
+    pub seed: u64,
+    /// Share of device-list requests answered with 500 `SYSTEM_ERROR` (0.0..=1.0).
+    pub error_rate: f64,
+    /// Added to every device-list response.
+    pub latency: Duration,
+    /// Requests per merchant per rolling 24 h.
+    pub daily_limit: usize,
+    /// Requests per client in any 1-second window.
+    pub per_second_limit: usize,
+    /// Whether `/v3/certificates` serves certificates (else 404 `RESOURCE_NOT_EXISTS`, like a
+    /// merchant registered since late 2024).
+    pub certificates: bool,
+    pub fault: Fault,
+}
+
+impl Default for SimulatorOptions {
+    fn default() -> Self {
+        SimulatorOptions {
+            devices: 3_000,
+            seed: 42,
+            error_rate: 0.0,
+            latency: Duration::ZERO,
+            daily_limit: 50_000,
+            per_second_limit: 20,
+            certificates: true,
+            fault: Fault::None,
+        }
+    }
+}
+
+/// One request as the simulator saw it (the tests read this log).
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub at: Instant,
+    pub client: IpAddr,
+    pub path_and_query: String,
+    pub status: u16,
+    pub code: Option<String>,
+}
+
+struct PlatformCert {
+    serial: String,
+    key: crate::wechatpay::keys::MerchantKey,
+    pem: String,
+}
+
+struct Inner {
+    keys: SimKeys,
+    devices: RwLock<Arc<Vec<Device>>>,
+    options: RwLock<SimulatorOptions>,
+    certs: RwLock<Vec<PlatformCert>>,
+    windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    daily: Mutex<VecDeque<Instant>>,
+    log: Mutex<Vec<RequestRecord>>,
+    counter: AtomicU64,
+}
+
+/// A running or ready simulator; cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl Simulator {
+    pub fn new(keys: SimKeys, options: SimulatorOptions) -> Self {
+        let devices = generate(&DatasetSpec {
+            devices: options.devices,
+            seed: options.seed,
+            mchid: keys.mchid.clone(),
+            ..DatasetSpec::default()
+        });
+        let cert = PlatformCert {
+            serial: keys.platform_cert_serial.clone(),
+            key: keys.platform_key.clone(),
+            pem: keys.platform_cert_pem.clone(),
+        };
+        Simulator {
+            inner: Arc::new(Inner {
+                keys,
+                devices: RwLock::new(Arc::new(devices)),
+                options: RwLock::new(options),
+                certs: RwLock::new(vec![cert]),
+                windows: Mutex::new(HashMap::new()),
+                daily: Mutex::new(VecDeque::new()),
+                log: Mutex::new(Vec::new()),
+                counter: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn keys(&self) -> &SimKeys {
+        &self.inner.keys
+    }
+
+    /// The whole list the simulator serves.
+    pub fn devices(&self) -> Arc<Vec<Device>> {
+        self.inner
+            .devices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the list (e.g. to change it in the middle of a client's sync).
+    pub fn set_devices(&self, devices: Vec<Device>) {
+        *self
+            .inner
+            .devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(devices);
+    }
+
+    pub fn options(&self) -> SimulatorOptions {
+        self.inner
+            .options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the knobs at run time (not the device count: use `set_devices`).
+    pub fn update_options(&self, f: impl FnOnce(&mut SimulatorOptions)) {
+        f(&mut self
+            .inner
+            .options
+            .write()
+            .unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Every request seen so far.
+    pub fn log(&self) -> Vec<RequestRecord> {
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Issues a new platform certificate with a new key; responses are signed with it from now on.
+    pub fn rotate_certificate(&self) -> Result<String, String> {
+        let fresh = SimKeys::generate()?;
+        let serial = fresh.platform_cert_serial.clone();
+        self.inner
+            .certs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PlatformCert {
+                serial: serial.clone(),
+                key: fresh.platform_key,
+                pem: fresh.platform_cert_pem,
+            });
+        Ok(serial)
+    }
+
+    /// The configuration our client needs to talk to this simulator at `base_url`.
+    pub fn client_config(
+        &self,
+        base_url: &str,
+        public_key_mode: bool,
+        certificate_mode: bool,
+    ) -> MerchantConfig {
+        let k = &self.inner.keys;
+        MerchantConfig {
+            mchid: k.mchid.clone(),
+            serial_no: k.merchant_serial.clone(),
+            private_key: k.merchant_key.clone(),
+            public_key: public_key_mode
+                .then(|| (k.platform_key_id.clone(), k.platform_public_key().clone())),
+            apiv3_key: certificate_mode.then(|| ApiV3Key::new(&k.apiv3_key).expect("32-byte key")),
+            base_url: base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/v3/iotmanage/devices", axum::routing::get(list_devices))
+            .route("/v3/certificates", axum::routing::get(certificates))
+            .fallback(not_found)
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).await
+    }
+
+    /// Binds a free loopback port, serves there in a background task, returns the base URL.
+    pub async fn spawn_local(&self) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.serve(listener).await {
+                tracing::error!(error = %e, "simulator stopped");
+            }
+        });
+        Ok(format!("http://{addr}"))
+    }
+
+    fn record(&self, client: IpAddr, path: &str, status: u16, code: Option<&str>) {
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(RequestRecord {
+                at: Instant::now(),
+                client,
+                path_and_query: path.to_string(),
+                status,
+                code: code.map(str::to_string),
+            });
+    }
+
+    /// Counts the request in the client's 1-second window; false when it is over the limit.
+    fn within_rate(&self, client: IpAddr, limit: usize) -> bool {
+        let now = Instant::now();
+        let mut windows = self.inner.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let w = windows.entry(client).or_default();
+        while w
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            w.pop_front();
+        }
+        w.push_back(now);
+        w.len() <= limit
+    }
+
+    /// Counts the request against the merchant's rolling 24 h; false when over the quota.
+    fn within_daily(&self, limit: usize) -> bool {
+        let now = Instant::now();
+        let mut daily = self.inner.daily.lock().unwrap_or_else(|e| e.into_inner());
+        while daily
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(86_400))
+        {
+            daily.pop_front();
+        }
+        if daily.len() >= limit {
+            return false;
+        }
+        daily.push_back(now);
+        true
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        format!("SIM{:08X}{:016X}", n, rand::rngs::OsRng.gen::<u64>())
+    }
+
+    /// Checks the request's headers and `Authorization` signature.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        path_and_query: &str,
+    ) -> Result<(), (StatusCode, &'static str, String)> {
+        let has = |name: &str| headers.get(name).is_some_and(|v| !v.as_bytes().is_empty());
+        if !has("accept") || !has("user-agent") {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "Http头缺少Accept或User-Agent".into(),
+            ));
+        }
+        let sign_error = |why: &str| {
+            (
+                StatusCode::UNAUTHORIZED,
+                "SIGN_ERROR",
+                format!("签名错误: {why}"),
+            )
+        };
+        let header = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| sign_error("no Authorization header"))?;
+        let auth = Authorization::parse(header).map_err(|e| sign_error(&e))?;
+        let keys = &self.inner.keys;
+        if auth.mchid != keys.mchid {
+            return Err(sign_error("unknown mchid"));
+        }
+        if normalize_serial(&auth.serial_no) != normalize_serial(&keys.merchant_serial) {
+            return Err(sign_error("unknown merchant certificate serial_no"));
+        }
+        let ts: i64 = auth
+            .timestamp
+            .parse()
+            .map_err(|_| sign_error("bad timestamp"))?;
+        if (unix_now() - ts).abs() >= MAX_SKEW_SECONDS {
+            return Err(sign_error("timestamp expired; check the client clock"));
+        }
+        let message = RequestMessage {
+            method: "GET",
+            path_and_query,
+            timestamp: ts,
+            nonce: &auth.nonce_str,
+            body: "",
+        };
+        let raw =
+            base64_decode(&auth.signature).ok_or_else(|| sign_error("signature is not base64"))?;
+        let sig =
+            Signature::try_from(raw.as_slice()).map_err(|_| sign_error("malformed signature"))?;
+        VerifyingKey::<Sha256>::new(keys.merchant_public_key().clone())
+            .verify(message.to_string().as_bytes(), &sig)
+            .map_err(|_| sign_error("signature does not verify"))
+    }
+
+    /// Builds a signed JSON response. `requested_serial` is the request's `Wechatpay-Serial`.
+    fn signed(
+        &self,
+        status: StatusCode,
+        body: Vec<u8>,
+        requested_serial: Option<&str>,
+        fault: Fault,
+    ) -> Response {
+        let certs = self.inner.certs.read().unwrap_or_else(|e| e.into_inner());
+        let options_certs = self.options().certificates;
+        let keys = &self.inner.keys;
+        let newest = certs.last().expect("one certificate at least");
+        // Which key signs: the public key unless the client asks for a certificate (or names
+        // none, in certificate mode); after a rotation, the newest certificate.
+        let use_cert =
+            options_certs && !requested_serial.is_some_and(|s| s.starts_with("PUB_KEY_ID_"));
+        let (serial, key) = if use_cert {
+            (newest.serial.clone(), &newest.key)
+        } else {
+            (keys.platform_key_id.clone(), &keys.platform_key)
+        };
+        let mut timestamp = unix_now();
+        if fault == Fault::StaleTimestamp {
+            timestamp -= 600;
+        }
+        let nonce = new_nonce();
+        let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
+        message.extend_from_slice(&body);
+        message.push(b'\n');
+        let mut signature = sign_bytes(&message, key);
+        let mut serial = serial;
+        let mut body = body;
+        match fault {
+            Fault::TamperBody => body.splice(0..0, b" ".iter().copied()).for_each(drop),
+            Fault::UnknownSerial => serial = "PUB_KEY_ID_0000000000000000000000000000000099".into(),
+            Fault::SignTest => signature = format!("WECHATPAY/SIGNTEST/{signature}"),
+            _ => {}
+        }
+        let mut response = (status, body).into_response();
+        let h = response.headers_mut();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert("request-id", header_value(&self.request_id()));
+        if fault != Fault::StripHeaders {
+            h.insert("wechatpay-timestamp", header_value(&timestamp.to_string()));
+            h.insert("wechatpay-nonce", header_value(&nonce));
+            h.insert("wechatpay-serial", header_value(&serial));
+            h.insert("wechatpay-signature", header_value(&signature));
+            h.insert("wechatpay-signature-type", HeaderValue::from_static(SCHEME));
+        }
+        response
+    }
+
+    fn error(
+        &self,
+        status: StatusCode,
+        code: &str,
+        message: String,
+        requested_serial: Option<&str>,
+    ) -> Response {
+        let body = serde_json::to_vec(&ApiErrorBody {
+            code: code.into(),
+            message,
+            detail: None,
+        })
+        .expect("serialisable");
+        self.signed(status, body, requested_serial, Fault::None)
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    STANDARD.decode(s).ok()
+}
+
+fn path_and_query(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string())
+}
+
+/// Parses `limit` and `offset` (both required; limit 1..=100).
+fn paging(query: Option<&str>) -> Result<(u64, u64), String> {
+    let (mut limit, mut offset) = (None, None);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "limit" => {
+                limit = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("limit {v:?} is not a number"))?,
+                )
+            }
+            "offset" => {
+                offset = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("offset {v:?} is not a number"))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let limit = limit.ok_or("请在query里携带offset、limit参数: limit is missing")?;
+    let offset = offset.ok_or("请在query里携带offset、limit参数: offset is missing")?;
+    if !(1..=100).contains(&limit) {
+        return Err(format!("limit {limit} must be between 1 and 100"));
+    }
+    Ok((limit, offset))
+}
+
+async fn list_devices(
+    State(sim): State<Simulator>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let pq = path_and_query(&uri);
+    let options = sim.options();
+    let requested = headers
+        .get("wechatpay-serial")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let requested = requested.as_deref();
+    let reply = |status: StatusCode, code: &str, message: String| {
+        sim.record(peer.ip(), &pq, status.as_u16(), Some(code));
+        sim.error(status, code, message, requested)
+    };
+    // Rule 20000730 applies before authentication, rule 20000731 after it.
+    if !sim.within_rate(peer.ip(), options.per_second_limit) {
+        return reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            "FREQUENCY_LIMITED",
+            "接口有频率限制: more than 20 requests in 1 s".into(),
+        );
+    }
+    if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
+        return reply(status, code, message);
+    }
+    if !sim.within_daily(options.daily_limit) {
+        return reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            "FREQUENCY_LIMITED",
+            "接口有频率限制: daily quota used up".into(),
+        );
+    }
+    let (limit, offset) = match paging(uri.query()) {
+        Ok(p) => p,
+        Err(message) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                "PARAM_ERROR",
+                format!("参数不合法: {message}"),
+            )
+        }
+    };
+    if !options.latency.is_zero() {
+        tokio::time::sleep(options.latency).await;
+    }
+    if options.error_rate > 0.0 && rand::thread_rng().gen_bool(options.error_rate.clamp(0.0, 1.0)) {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            "系统错误".into(),
+        );
+    }
+    let devices = sim.devices();
+    let total = devices.len() as u64;
+    let start = offset.min(total) as usize;
+    let end = (offset.saturating_add(limit)).min(total) as usize;
+    let data = devices[start..end].to_vec();
+    let link = |o: u64| format!("/v3/iotmanage/devices?offset={o}&limit={limit}");
+    let page = DevicePage {
+        // "Should be returned when offset=0 or the page is empty."
+        total_count: (offset == 0 || data.is_empty()).then_some(total),
+        offset: Some(offset),
+        limit: Some(limit),
+        links: Some(Links {
+            next: Some(if (end as u64) < total {
+                link(end as u64)
+            } else {
+                String::new()
+            }),
+            prev: Some(if offset > 0 {
+                link(offset.saturating_sub(limit))
+            } else {
+                String::new()
+            }),
+            self_: Some(link(offset)),
+        }),
+        data,
+    };
+    let body = serde_json::to_vec(&page).expect("serialisable");
+    sim.record(peer.ip(), &pq, 200, None);
+    sim.signed(StatusCode::OK, body, requested, options.fault)
+}
+
+async fn certificates(
+    State(sim): State<Simulator>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let pq = path_and_query(&uri);
+    let requested = headers
+        .get("wechatpay-serial")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
+        sim.record(peer.ip(), &pq, status.as_u16(), Some(code));
+        return sim.error(status, code, message, requested.as_deref());
+    }
+    if !sim.options().certificates {
+        sim.record(peer.ip(), &pq, 404, Some("RESOURCE_NOT_EXISTS"));
+        return sim.error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_EXISTS",
+            "无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥".into(),
+            requested.as_deref(),
+        );
+    }
+    let key = ApiV3Key::new(&sim.inner.keys.apiv3_key).expect("32-byte key");
+    let list = {
+        let certs = sim.inner.certs.read().unwrap_or_else(|e| e.into_inner());
+        CertificateList {
+            data: certs
+                .iter()
+                .map(|c| {
+                    let nonce: String = new_nonce()[..12].to_string();
+                    let parsed =
+                        crate::wechatpay::certificates::parse_certificate(c.pem.as_bytes());
+                    let expire = parsed.map(|p| p.not_after).unwrap_or_default();
+                    CertificateEntry {
+                        serial_no: c.serial.clone(),
+                        effective_time: String::new(),
+                        expire_time: expire.to_string(),
+                        encrypt_certificate: encrypt(&key, &nonce, "certificate", c.pem.as_bytes()),
+                    }
+                })
+                .collect(),
+        }
+    };
+    sim.record(peer.ip(), &pq, 200, None);
+    // Certificates are signed by a certificate, never the public key.
+    sim.signed(
+        StatusCode::OK,
+        serde_json::to_vec(&list).expect("serialisable"),
+        Some("CERT"),
+        Fault::None,
+    )
+}
+
+async fn not_found(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
+    let requested = headers
+        .get("wechatpay-serial")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    sim.error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "this simulator serves /v3/iotmanage/devices and /v3/certificates".into(),
+        requested.as_deref(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paging;
+
+    #[test]
+    fn paging_rules() {
+        assert_eq!(paging(Some("limit=100&offset=0")), Ok((100, 0)));
+        assert_eq!(paging(Some("offset=7&limit=1")), Ok((1, 7)));
+        assert!(paging(Some("limit=101&offset=0"))
+            .unwrap_err()
+            .contains("between 1 and 100"));
+        assert!(paging(Some("limit=0&offset=0")).is_err());
+        assert!(paging(Some("limit=10"))
+            .unwrap_err()
+            .contains("offset is missing"));
+        assert!(paging(None).is_err());
+        assert!(paging(Some("limit=x&offset=0")).is_err());
+        assert!(paging(Some("limit=-1&offset=0")).is_err());
+    }
+}

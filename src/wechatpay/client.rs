@@ -1,0 +1,401 @@
+//! The HTTP client: signs each request, sends exactly the URL it signed, verifies each response,
+//! keeps platform certificates fresh, and maps every outcome to a `WxPayError`.
+
+use super::certificates::{decrypt, parse_certificate, ApiV3Key, CertificateList};
+use super::config::MerchantConfig;
+use super::error::{ApiCode, VerifyError, WxPayError};
+use super::keys::MerchantKey;
+use super::signer::{authorization, new_nonce, unix_now, RequestMessage};
+use super::verifier::{KeyStore, ResponseSignature, H_SERIAL};
+use crate::model::{ApiErrorBody, DevicePage};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const USER_AGENT: &str = concat!(
+    "wxpay-devices/",
+    env!("CARGO_PKG_VERSION"),
+    " (Rust; reqwest)"
+);
+/// WeChat Pay closes idle connections after 8 s: drop ours before that.
+pub const POOL_IDLE: Duration = Duration::from_secs(7);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// An unknown serial triggers a certificate download at most this often.
+pub const CERT_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A verified response.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub status: u16,
+    pub body: bytes::Bytes,
+    pub request_id: Option<String>,
+}
+
+/// What a certificate download found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateRefresh {
+    /// These certificate serials are now known.
+    Loaded(Vec<String>),
+    /// 404 `RESOURCE_NOT_EXISTS`: this merchant has no platform certificates; it uses the
+    /// WeChat Pay public key (WECHATPAY_PUBLIC_KEY).
+    PublicKeyOnly,
+}
+
+#[derive(Default)]
+struct CertState {
+    last_attempt: Option<Instant>,
+    /// Serial of the newest certificate (sent as `Wechatpay-Serial` when no public key is set).
+    newest: Option<(String, i64)>,
+}
+
+/// A WeChat Pay APIv3 client for one merchant.
+pub struct WxPayClient {
+    http: reqwest::Client,
+    base_url: String,
+    mchid: String,
+    serial_no: String,
+    key: MerchantKey,
+    keys: Arc<KeyStore>,
+    public_key_id: Option<String>,
+    apiv3_key: Option<ApiV3Key>,
+    certs: Mutex<CertState>,
+    cert_refresh_min_interval: Duration,
+}
+
+impl std::fmt::Debug for WxPayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WxPayClient")
+            .field("base_url", &self.base_url)
+            .field("mchid", &self.mchid)
+            .field("serial_no", &self.serial_no)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WxPayClient {
+    pub fn new(config: &MerchantConfig) -> Result<Self, WxPayError> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
+            .build()
+            .map_err(|e| WxPayError::Transport {
+                request: "client setup".into(),
+                reason: e.to_string(),
+            })?;
+        let keys = Arc::new(KeyStore::default());
+        if let Some((id, key)) = &config.public_key {
+            keys.insert(id, key.clone());
+        }
+        Ok(WxPayClient {
+            http,
+            base_url: config.base_url.clone(),
+            mchid: config.mchid.clone(),
+            serial_no: config.serial_no.clone(),
+            key: config.private_key.clone(),
+            keys,
+            public_key_id: config.public_key.as_ref().map(|(id, _)| id.clone()),
+            apiv3_key: config.apiv3_key.clone(),
+            certs: Mutex::new(CertState::default()),
+            cert_refresh_min_interval: CERT_REFRESH_MIN_INTERVAL,
+        })
+    }
+
+    /// How often an unknown serial may trigger a certificate download (default one minute).
+    pub fn with_certificate_refresh_interval(mut self, interval: Duration) -> Self {
+        self.cert_refresh_min_interval = interval;
+        self
+    }
+
+    pub fn mchid(&self) -> &str {
+        &self.mchid
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Serials of the keys responses may be signed with.
+    pub fn known_serials(&self) -> Vec<String> {
+        self.keys.serials()
+    }
+
+    /// One page of the device list. `limit` must be 1..=100 (checked before sending).
+    pub async fn list_devices(&self, offset: u64, limit: u64) -> Result<DevicePage, WxPayError> {
+        if !(1..=100).contains(&limit) {
+            return Err(WxPayError::InvalidArgument(format!(
+                "limit {limit} is outside 1..100"
+            )));
+        }
+        let path = format!("/v3/iotmanage/devices?limit={limit}&offset={offset}");
+        let response = self.get(&path).await?;
+        serde_json::from_slice(&response.body).map_err(|e| WxPayError::MalformedBody {
+            request: format!("GET {path}"),
+            request_id: response.request_id.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A signed GET whose response is verified. Non-2xx answers become `WxPayError::Api`.
+    pub async fn get(&self, path_and_query: &str) -> Result<Verified, WxPayError> {
+        let raw = self.send(path_and_query).await?;
+        let label = raw.label.clone();
+        let rid = raw.request_id.clone();
+        let verification = match self.verify(&raw) {
+            Err(VerifyError::UnknownSerial(serial)) if self.may_refresh_certificates() => {
+                tracing::info!(
+                    serial,
+                    "response signed by an unknown certificate; downloading certificates"
+                );
+                // A failed refresh leaves the original verdict standing.
+                if let Err(e) = self.refresh_certificates().await {
+                    tracing::warn!(error = %e, "certificate refresh failed");
+                }
+                self.verify(&raw)
+            }
+            other => other,
+        };
+        if let Err(reason) = verification {
+            tracing::warn!(request = %label, request_id = rid.as_deref().unwrap_or("-"), %reason, "response rejected");
+            return Err(WxPayError::Verification {
+                request: label,
+                request_id: rid,
+                reason,
+            });
+        }
+        if (200..300).contains(&raw.status) {
+            tracing::debug!(request = %label, status = raw.status, request_id = rid.as_deref().unwrap_or("-"), "wechatpay ok");
+            Ok(Verified {
+                status: raw.status,
+                body: raw.body,
+                request_id: rid,
+            })
+        } else {
+            let e = api_error(&label, raw.status, &raw.body, rid);
+            tracing::warn!(request = %label, status = raw.status, code = e.code().map(ApiCode::as_str).unwrap_or("-"), request_id = e.request_id().unwrap_or("-"), "wechatpay error");
+            Err(e)
+        }
+    }
+
+    /// Downloads the platform certificates, decrypts them with the APIv3 key, checks the
+    /// response's signature with them, and adds them to the key store.
+    pub async fn refresh_certificates(&self) -> Result<CertificateRefresh, WxPayError> {
+        let apiv3 = self.apiv3_key.as_ref().ok_or_else(|| {
+            WxPayError::InvalidArgument(
+                "no WECHATPAY_APIV3_KEY: platform certificates cannot be decrypted".into(),
+            )
+        })?;
+        self.certs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_attempt = Some(Instant::now());
+        let raw = self.send("/v3/certificates").await?;
+        let (label, rid) = (raw.label.clone(), raw.request_id.clone());
+        if !(200..300).contains(&raw.status) {
+            let e = api_error(&label, raw.status, &raw.body, rid);
+            if raw.status == 404 && e.code() == Some(&ApiCode::ResourceNotExists) {
+                return Ok(CertificateRefresh::PublicKeyOnly);
+            }
+            return Err(e);
+        }
+        let malformed = |reason: String| WxPayError::MalformedBody {
+            request: label.clone(),
+            request_id: rid.clone(),
+            reason,
+        };
+        let list: CertificateList =
+            serde_json::from_slice(&raw.body).map_err(|e| malformed(e.to_string()))?;
+        let mut found = Vec::new();
+        for entry in &list.data {
+            let pem = decrypt(apiv3, &entry.encrypt_certificate).map_err(&malformed)?;
+            found.push(parse_certificate(&pem).map_err(&malformed)?);
+        }
+        // The response is signed by one of the certificates it carries (or one we know).
+        let candidates = KeyStore::default();
+        for c in &found {
+            candidates.insert(&c.serial, c.public_key.clone());
+        }
+        let sig = self
+            .signature_of(&raw)
+            .map_err(|reason| WxPayError::Verification {
+                request: label.clone(),
+                request_id: rid.clone(),
+                reason,
+            })?;
+        let now = unix_now();
+        let verdict = match candidates.verify(&sig, &raw.body, now) {
+            Err(VerifyError::UnknownSerial(_)) => self.keys.verify(&sig, &raw.body, now),
+            other => other,
+        };
+        verdict.map_err(|reason| WxPayError::Verification {
+            request: label.clone(),
+            request_id: rid.clone(),
+            reason,
+        })?;
+
+        let mut state = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        for c in &found {
+            self.keys.insert(&c.serial, c.public_key.clone());
+            if state
+                .newest
+                .as_ref()
+                .is_none_or(|(_, exp)| c.not_after > *exp)
+            {
+                state.newest = Some((c.serial.clone(), c.not_after));
+            }
+        }
+        Ok(CertificateRefresh::Loaded(
+            found.into_iter().map(|c| c.serial).collect(),
+        ))
+    }
+
+    fn may_refresh_certificates(&self) -> bool {
+        if self.apiv3_key.is_none() {
+            return false;
+        }
+        let state = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .last_attempt
+            .is_none_or(|t| t.elapsed() >= self.cert_refresh_min_interval)
+    }
+
+    /// The serial sent as `Wechatpay-Serial`: which key WeChat Pay should sign the response with.
+    fn verify_serial(&self) -> Option<String> {
+        self.public_key_id.clone().or_else(|| {
+            let state = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+            state.newest.as_ref().map(|(s, _)| s.clone())
+        })
+    }
+
+    fn signature_of(&self, raw: &RawResponse) -> Result<ResponseSignature, VerifyError> {
+        let sig =
+            ResponseSignature::from_headers(|n| raw.headers.get(n).and_then(|v| v.to_str().ok()))?;
+        sig.ok_or_else(|| {
+            VerifyError::MissingHeaders(vec![
+                super::verifier::H_TIMESTAMP,
+                super::verifier::H_NONCE,
+                super::verifier::H_SERIAL,
+                super::verifier::H_SIGNATURE,
+            ])
+        })
+    }
+
+    /// 2xx responses must be signed; error responses are verified when they carry a signature.
+    fn verify(&self, raw: &RawResponse) -> Result<(), VerifyError> {
+        let success = (200..300).contains(&raw.status);
+        match ResponseSignature::from_headers(|n| raw.headers.get(n).and_then(|v| v.to_str().ok()))
+        {
+            Ok(Some(sig)) => self.keys.verify(&sig, &raw.body, unix_now()),
+            Ok(None) if success => Err(self.signature_of(raw).unwrap_err()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Signs and sends a GET. The URL is built once; what is signed is its path and query as
+    /// the URL type will send them.
+    async fn send(&self, path_and_query: &str) -> Result<RawResponse, WxPayError> {
+        let url = reqwest::Url::parse(&format!("{}{}", self.base_url, path_and_query))
+            .map_err(|e| WxPayError::InvalidArgument(format!("bad URL {path_and_query:?}: {e}")))?;
+        let signed = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_string(),
+        };
+        let label = format!("GET {signed}");
+        let nonce = new_nonce();
+        let message = RequestMessage {
+            method: "GET",
+            path_and_query: &signed,
+            timestamp: unix_now(),
+            nonce: &nonce,
+            body: "",
+        };
+        let auth = authorization(&self.mchid, &self.serial_no, &message, &self.key);
+        let mut request = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::AUTHORIZATION, auth.to_string());
+        if let Some(serial) = self.verify_serial() {
+            request = request.header(H_SERIAL, serial);
+        }
+        let response = request.send().await.map_err(|e| transport(&label, e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let request_id = headers
+            .get("Request-ID")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.map_err(|e| transport(&label, e))?;
+        Ok(RawResponse {
+            label,
+            status,
+            headers,
+            body,
+            request_id,
+        })
+    }
+}
+
+struct RawResponse {
+    label: String,
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: bytes::Bytes,
+    request_id: Option<String>,
+}
+
+fn transport(label: &str, e: reqwest::Error) -> WxPayError {
+    if e.is_timeout() {
+        WxPayError::Timeout {
+            request: label.to_string(),
+        }
+    } else {
+        // Walk the source chain for the root cause (connection refused, DNS...).
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = format!("{reason}: {s}");
+            source = s.source();
+        }
+        WxPayError::Transport {
+            request: label.to_string(),
+            reason,
+        }
+    }
+}
+
+fn api_error(label: &str, status: u16, body: &[u8], request_id: Option<String>) -> WxPayError {
+    let parsed: Option<ApiErrorBody> = serde_json::from_slice(body).ok();
+    let (code, message, detail) = match parsed {
+        Some(b) if !b.code.is_empty() => (
+            ApiCode::parse(&b.code),
+            b.message,
+            b.detail.map(|d| d.to_string()),
+        ),
+        _ => {
+            let code = match status {
+                429 => "FREQUENCY_LIMITED",
+                401 => "SIGN_ERROR",
+                500..=599 => "SYSTEM_ERROR",
+                _ => "UNKNOWN",
+            };
+            let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+            (
+                ApiCode::parse(code),
+                format!("no error body ({snippet:?})"),
+                None,
+            )
+        }
+    };
+    WxPayError::Api {
+        request: label.to_string(),
+        status,
+        code,
+        message,
+        detail,
+        request_id,
+    }
+}

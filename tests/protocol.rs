@@ -1,0 +1,373 @@
+//! The WeChat Pay protocol over real HTTP: our client against our simulator.
+#![cfg(feature = "ssr")]
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use std::time::Duration;
+use wxpay_devices::simulator::keys::SimKeys;
+use wxpay_devices::simulator::service::{Fault, Simulator, SimulatorOptions};
+use wxpay_devices::wechatpay::client::{CertificateRefresh, WxPayClient};
+use wxpay_devices::wechatpay::error::{ApiCode, VerifyError, WxPayError};
+use wxpay_devices::wechatpay::signer::{authorization, new_nonce, unix_now, RequestMessage};
+
+fn keys() -> SimKeys {
+    static KEYS: OnceLock<SimKeys> = OnceLock::new();
+    KEYS.get_or_init(|| SimKeys::generate().unwrap()).clone()
+}
+
+async fn start(options: SimulatorOptions) -> (Simulator, String) {
+    let sim = Simulator::new(keys(), options);
+    let url = sim.spawn_local().await.unwrap();
+    (sim, url)
+}
+
+fn small() -> SimulatorOptions {
+    SimulatorOptions {
+        devices: 950,
+        ..Default::default()
+    }
+}
+
+fn client(sim: &Simulator, url: &str) -> WxPayClient {
+    WxPayClient::new(&sim.client_config(url, true, false)).unwrap()
+}
+
+fn api_code(e: &WxPayError) -> (&ApiCode, u16) {
+    match e {
+        WxPayError::Api { code, status, .. } => (code, *status),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+fn rejected(e: WxPayError) -> VerifyError {
+    match e {
+        WxPayError::Verification { reason, .. } => reason,
+        other => panic!("expected a verification error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn pages_verify_and_return_every_device_exactly_once() {
+    let (sim, url) = start(small()).await;
+    let c = client(&sim, &url);
+    let first = c.list_devices(0, 100).await.unwrap();
+    assert_eq!(first.total_count, Some(950));
+    assert_eq!(first.data.len(), 100);
+    let links = first.links.clone().unwrap();
+    assert_eq!(
+        links.next.as_deref(),
+        Some("/v3/iotmanage/devices?offset=100&limit=100")
+    );
+    assert_eq!(links.prev.as_deref(), Some(""));
+
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = c.list_devices(offset, 100).await.unwrap();
+        seen.extend(page.data.iter().map(|d| d.device_sn.clone().unwrap()));
+        if !page.links.unwrap().has_next() {
+            assert_eq!(page.data.len(), 50, "last partial page");
+            break;
+        }
+        offset += 100;
+    }
+    let expected: Vec<String> = sim
+        .devices()
+        .iter()
+        .map(|d| d.device_sn.clone().unwrap())
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 950);
+    // Past the end: an empty page with the total.
+    let past = c.list_devices(5_000, 100).await.unwrap();
+    assert!(past.data.is_empty());
+    assert_eq!(past.total_count, Some(950));
+}
+
+#[tokio::test]
+async fn forged_or_damaged_responses_are_rejected() {
+    let (sim, url) = start(small()).await;
+    let c = client(&sim, &url);
+    for (fault, check) in [
+        (
+            Fault::TamperBody,
+            (|r: &VerifyError| *r == VerifyError::BadSignature) as fn(&VerifyError) -> bool,
+        ),
+        (Fault::UnknownSerial, |r| {
+            matches!(r, VerifyError::UnknownSerial(_))
+        }),
+        (Fault::StaleTimestamp, |r| {
+            matches!(r, VerifyError::StaleTimestamp { .. })
+        }),
+        (Fault::SignTest, |r| *r == VerifyError::SignTest),
+        (
+            Fault::StripHeaders,
+            |r| matches!(r, VerifyError::MissingHeaders(h) if h.len() == 4),
+        ),
+    ] {
+        sim.update_options(|o| o.fault = fault);
+        let reason = rejected(c.list_devices(0, 10).await.unwrap_err());
+        assert!(check(&reason), "{fault:?} gave {reason:?}");
+    }
+    sim.update_options(|o| o.fault = Fault::None);
+    assert_eq!(c.list_devices(0, 10).await.unwrap().data.len(), 10);
+    let e = {
+        sim.update_options(|o| o.fault = Fault::StripHeaders);
+        c.list_devices(0, 10).await.unwrap_err()
+    };
+    assert!(e.to_string().contains("proxy"), "{e}");
+}
+
+#[tokio::test]
+async fn parameter_rules_give_param_error() {
+    let (sim, url) = start(small()).await;
+    let c = client(&sim, &url);
+    for path in [
+        "/v3/iotmanage/devices?limit=101&offset=0",
+        "/v3/iotmanage/devices?limit=0&offset=0",
+        "/v3/iotmanage/devices?limit=10",
+        "/v3/iotmanage/devices?offset=0",
+    ] {
+        let e = c.get(path).await.unwrap_err();
+        assert_eq!(api_code(&e), (&ApiCode::ParamError, 400), "{path}");
+        assert!(
+            e.request_id().is_some_and(|id| id.starts_with("SIM")),
+            "{e}"
+        );
+    }
+    // Our client refuses a bad limit before sending anything.
+    sim.clear_log();
+    assert!(matches!(
+        c.list_devices(0, 101).await,
+        Err(WxPayError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.list_devices(0, 0).await,
+        Err(WxPayError::InvalidArgument(_))
+    ));
+    assert!(sim.log().is_empty());
+}
+
+#[tokio::test]
+async fn the_21st_request_in_a_second_is_refused() {
+    let (sim, url) = start(small()).await;
+    let c = client(&sim, &url);
+    let mut outcomes = Vec::new();
+    for _ in 0..21 {
+        outcomes.push(c.list_devices(0, 1).await);
+    }
+    let log = sim.log();
+    let span = log.last().unwrap().at.duration_since(log[0].at);
+    assert!(
+        span < Duration::from_secs(1),
+        "21 requests took {span:?}; the machine is too slow for this check"
+    );
+    assert!(outcomes[..20].iter().all(Result::is_ok));
+    let e = outcomes.pop().unwrap().unwrap_err();
+    assert_eq!(api_code(&e), (&ApiCode::FrequencyLimited, 429));
+    assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn the_daily_quota_is_enforced_per_merchant() {
+    let (_sim, url) = start(SimulatorOptions {
+        daily_limit: 3,
+        ..small()
+    })
+    .await;
+    let c = client(&_sim, &url);
+    for _ in 0..3 {
+        c.list_devices(0, 1).await.unwrap();
+    }
+    let e = c.list_devices(0, 1).await.unwrap_err();
+    assert_eq!(api_code(&e), (&ApiCode::FrequencyLimited, 429));
+    assert!(e.to_string().contains("daily"), "{e}");
+}
+
+#[tokio::test]
+async fn system_errors_are_injected_and_retryable() {
+    let (_sim, url) = start(SimulatorOptions {
+        error_rate: 1.0,
+        ..small()
+    })
+    .await;
+    let e = client(&_sim, &url).list_devices(0, 10).await.unwrap_err();
+    assert_eq!(api_code(&e), (&ApiCode::SystemError, 500));
+    assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn bad_request_signatures_get_sign_error() {
+    let (sim, url) = start(small()).await;
+    // A client whose private key is not the merchant's.
+    let mut config = sim.client_config(&url, true, false);
+    config.private_key = SimKeys::generate().unwrap().merchant_key;
+    let e = WxPayClient::new(&config)
+        .unwrap()
+        .list_devices(0, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&e), (&ApiCode::SignError, 401));
+    assert!(
+        e.to_string().contains("clock"),
+        "advice names the usual causes: {e}"
+    );
+
+    // A signature over another URL than the one sent (tampered request).
+    let k = sim.keys();
+    let nonce = new_nonce();
+    let message = RequestMessage {
+        method: "GET",
+        path_and_query: "/v3/iotmanage/devices?limit=10&offset=0",
+        timestamp: unix_now(),
+        nonce: &nonce,
+        body: "",
+    };
+    let auth = authorization(&k.mchid, &k.merchant_serial, &message, &k.merchant_key);
+    let http = reqwest::Client::new();
+    let send = |path: &str, auth: String, ua: bool| {
+        let mut r = http
+            .get(format!("{url}{path}"))
+            .header("Accept", "application/json")
+            .header("Authorization", auth);
+        if ua {
+            r = r.header("User-Agent", "test");
+        }
+        r.send()
+    };
+    let r = send(
+        "/v3/iotmanage/devices?limit=10&offset=10",
+        auth.to_string(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("SIGN_ERROR"));
+    // The right URL passes; without User-Agent it is INVALID_REQUEST.
+    let ok = send(
+        "/v3/iotmanage/devices?limit=10&offset=0",
+        auth.to_string(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    let no_ua = send(
+        "/v3/iotmanage/devices?limit=10&offset=0",
+        auth.to_string(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(no_ua.status(), 400);
+    assert!(no_ua.text().await.unwrap().contains("INVALID_REQUEST"));
+    // A stale timestamp.
+    let old = RequestMessage {
+        timestamp: unix_now() - 600,
+        ..message
+    };
+    let stale = authorization(&k.mchid, &k.merchant_serial, &old, &k.merchant_key);
+    let r = send(
+        "/v3/iotmanage/devices?limit=10&offset=0",
+        stale.to_string(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    // Unknown mchid.
+    let other = authorization("1900009999", &k.merchant_serial, &message, &k.merchant_key);
+    let r = send(
+        "/v3/iotmanage/devices?limit=10&offset=0",
+        other.to_string(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn certificate_mode_downloads_decrypts_and_follows_rotation() {
+    let (sim, url) = start(small()).await;
+    let c = WxPayClient::new(&sim.client_config(&url, false, true))
+        .unwrap()
+        .with_certificate_refresh_interval(Duration::ZERO);
+    assert!(c.known_serials().is_empty());
+    // No key yet: the first response names an unknown certificate, which triggers a download.
+    let page = c.list_devices(0, 5).await.unwrap();
+    assert_eq!(page.data.len(), 5);
+    assert_eq!(
+        c.known_serials(),
+        vec![sim.keys().platform_cert_serial.clone()]
+    );
+
+    let new_serial = sim.rotate_certificate().unwrap();
+    let page = c.list_devices(5, 5).await.unwrap();
+    assert_eq!(page.data.len(), 5);
+    assert!(
+        c.known_serials().contains(&new_serial),
+        "rotated certificate loaded"
+    );
+    let downloads = sim
+        .log()
+        .iter()
+        .filter(|r| r.path_and_query == "/v3/certificates")
+        .count();
+    assert_eq!(downloads, 2);
+}
+
+#[tokio::test]
+async fn unknown_serials_refresh_certificates_at_most_once_a_minute() {
+    let (sim, url) = start(small()).await;
+    let c = WxPayClient::new(&sim.client_config(&url, false, true)).unwrap();
+    c.list_devices(0, 5).await.unwrap();
+    sim.rotate_certificate().unwrap();
+    let reason = rejected(c.list_devices(0, 5).await.unwrap_err());
+    assert!(
+        matches!(reason, VerifyError::UnknownSerial(_)),
+        "{reason:?}"
+    );
+    let downloads = sim
+        .log()
+        .iter()
+        .filter(|r| r.path_and_query == "/v3/certificates")
+        .count();
+    assert_eq!(
+        downloads, 1,
+        "the second unknown serial within a minute does not download again"
+    );
+}
+
+#[tokio::test]
+async fn public_key_merchants_get_resource_not_exists_for_certificates() {
+    let (sim, url) = start(SimulatorOptions {
+        certificates: false,
+        ..small()
+    })
+    .await;
+    let c = WxPayClient::new(&sim.client_config(&url, true, true)).unwrap();
+    assert_eq!(
+        c.refresh_certificates().await.unwrap(),
+        CertificateRefresh::PublicKeyOnly
+    );
+    // Both configured (migration): the public key still verifies pages.
+    assert_eq!(c.list_devices(0, 3).await.unwrap().data.len(), 3);
+}
+
+#[tokio::test]
+async fn transport_failures_are_reported_as_such() {
+    let (sim, _) = start(small()).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let e = WxPayClient::new(&sim.client_config(&closed, true, false))
+        .unwrap()
+        .list_devices(0, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, WxPayError::Transport { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    assert!(e.to_string().contains("WECHATPAY_BASE_URL"), "{e}");
+}
