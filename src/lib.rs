@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod app;
+#[cfg(feature = "ssr")]
+pub mod cli;
 pub mod codes;
 pub mod model;
 pub mod ui;
@@ -13,6 +15,8 @@ pub mod ui;
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod simulator;
+#[cfg(feature = "ssr")]
+pub mod sync;
 #[cfg(feature = "ssr")]
 pub mod wechatpay;
 

@@ -222,10 +222,8 @@ mod tests {
         );
         assert_eq!(Authorization::parse(&header).unwrap(), auth);
         // Any order, spaces after commas.
-        let reordered = format!(
-            "WECHATPAY2-SHA256-RSA2048 signature=\"s\", timestamp=\"1\", mchid=\"m\", serial_no=\"x\", nonce_str=\"n\""
-        );
-        assert_eq!(Authorization::parse(&reordered).unwrap().mchid, "m");
+        let reordered = "WECHATPAY2-SHA256-RSA2048 signature=\"s\", timestamp=\"1\", mchid=\"m\", serial_no=\"x\", nonce_str=\"n\"";
+        assert_eq!(Authorization::parse(reordered).unwrap().mchid, "m");
         assert!(Authorization::parse("Bearer abc").is_err());
         assert!(
             Authorization::parse("WECHATPAY2-SHA256-RSA2048 mchid=\"1\"")

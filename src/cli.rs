@@ -1,0 +1,74 @@
+//! The command line: `wxpay-devices` serves the dashboard (demo mode unless WECHATPAY_MCHID is
+//! set); `wxpay-devices simulate` runs the WeChat Pay simulator on its own. Every option is also
+//! an environment variable.
+
+use crate::wechatpay::config::WxPayArgs;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "wxpay-devices",
+    version,
+    about = "Dashboard over WeChat Pay APIv3's smart-device list"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the WeChat Pay simulator standalone, for any WeChat Pay client.
+    Simulate(SimulateArgs),
+}
+
+/// Options of the dashboard server. The listen address is LEPTOS_SITE_ADDR (default
+/// 127.0.0.1:3000).
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub wechatpay: WxPayArgs,
+    /// Devices in the demo's simulated merchant (demo mode only).
+    #[arg(long, env = "DEMO_DEVICES", default_value_t = 3_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
+    pub demo_devices: u32,
+    /// Latency the demo simulator adds to each page, in milliseconds (demo mode only).
+    #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 120)]
+    pub demo_latency_ms: u64,
+    /// Where state that must survive a restart lives (request ledger, last snapshot).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// How long a synced snapshot counts as fresh, in seconds (stretched to fit the daily quota).
+    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 600)]
+    pub cache_ttl_secs: u64,
+}
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// Devices in the simulated list (up to 200,000).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
+    pub devices: u32,
+    /// Directory of the key files; created with fresh keys if absent.
+    #[arg(long, default_value = "./sim-keys")]
+    pub keys_dir: PathBuf,
+    /// Seed of the generated device list.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share of device-list requests answered with SYSTEM_ERROR (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Latency added to each device-list response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Requests allowed per merchant per rolling 24 hours.
+    #[arg(long, default_value_t = 50_000)]
+    pub daily_limit: usize,
+    /// Answer /v3/certificates with 404 RESOURCE_NOT_EXISTS (a public-key-only merchant).
+    #[arg(long)]
+    pub no_certificates: bool,
+}

@@ -1,0 +1,75 @@
+//! Why a sync did not produce a snapshot.
+
+use crate::wechatpay::error::WxPayError;
+use std::fmt;
+
+#[derive(Clone, Debug)]
+pub enum SyncError {
+    /// WeChat Pay (or the way to it) failed, after retries where retrying made sense.
+    Upstream(WxPayError),
+    /// The sync would push the last 24 h of requests past what is allowed.
+    Quota {
+        needed: u64,
+        used: u64,
+        ceiling: u64,
+        retry_in_secs: Option<i64>,
+    },
+    /// A refresh asked for too soon, or while another runs.
+    NotNow(String),
+    /// A bug or a crashed task.
+    Internal(String),
+}
+
+impl SyncError {
+    pub fn advice(&self) -> String {
+        match self {
+            SyncError::Upstream(e) => e.advice().to_string(),
+            SyncError::Quota {
+                retry_in_secs: Some(s),
+                ..
+            } => {
+                format!(
+                    "the daily request quota frees up in about {} minutes",
+                    (s + 59) / 60
+                )
+            }
+            SyncError::Quota { .. } => {
+                "the daily request quota is used up for now; the last snapshot stays on screen"
+                    .into()
+            }
+            SyncError::NotNow(_) => "try again in a minute".into(),
+            SyncError::Internal(_) => {
+                "reload the page; if it persists, check the server log".into()
+            }
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            SyncError::Upstream(e) => e.request_id(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Upstream(e) => write!(f, "sync failed: {e}"),
+            SyncError::Quota { needed, used, ceiling, .. } => write!(
+                f,
+                "sync refused: it needs {needed} requests and {used} of the {ceiling} allowed in 24 h are used"
+            ),
+            SyncError::NotNow(why) => write!(f, "{why}"),
+            SyncError::Internal(why) => write!(f, "sync failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl From<WxPayError> for SyncError {
+    fn from(e: WxPayError) -> Self {
+        SyncError::Upstream(e)
+    }
+}

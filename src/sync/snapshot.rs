@@ -1,0 +1,120 @@
+//! The snapshot: the whole device list as of one sync, with what the sync found. The last good
+//! one is written to the data directory (atomically) and loaded at start, so a restarted
+//! dashboard serves data at once.
+
+use crate::model::Device;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    /// Which data this is (merchant and endpoint, or the demo's parameters).
+    pub source: String,
+    /// Unix seconds when the sync finished.
+    pub synced_at: i64,
+    pub sync_millis: u64,
+    /// `total_count` as the API reported it on the first page.
+    pub total_count: Option<u64>,
+    /// Devices received, before removing duplicates.
+    pub received: usize,
+    /// Devices received twice (offset paging shifts when the list changes during a sync).
+    pub duplicates: usize,
+    /// Requests the sync sent (retries included).
+    pub requests: u64,
+    pub devices: Vec<Device>,
+}
+
+impl Snapshot {
+    /// The difference between what the API said it had and what we hold, if any.
+    pub fn difference(&self) -> Option<i64> {
+        self.total_count
+            .map(|t| self.devices.len() as i64 - t as i64)
+            .filter(|d| *d != 0)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// crash leaves either the old file or the new one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+pub fn save(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
+    write_atomically(path, &serde_json::to_vec(snapshot)?)
+}
+
+/// Loads the snapshot of `source`. Missing: `None`. Corrupt or foreign: `None` with a warning.
+pub fn load(path: &Path, source: &str) -> Option<Snapshot> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the saved snapshot");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Snapshot>(&bytes) {
+        Ok(s) if s.format == FORMAT && s.source == source => Some(s),
+        Ok(s) => {
+            tracing::warn!(path = %path.display(), found = %s.source, "ignoring a saved snapshot of other data");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring a corrupt saved snapshot");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(source: &str) -> Snapshot {
+        Snapshot {
+            format: FORMAT,
+            source: source.into(),
+            synced_at: 1_800_000_000,
+            sync_millis: 1234,
+            total_count: Some(3),
+            received: 3,
+            duplicates: 1,
+            requests: 1,
+            devices: vec![
+                Device {
+                    device_sn: Some("A".into()),
+                    ..Default::default()
+                };
+                2
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_foreign_corrupt_or_missing_files() {
+        let dir = std::env::temp_dir().join(format!("wxpay-snap-{}", std::process::id()));
+        let path = dir.join("snapshot.json");
+        assert!(load(&path, "a").is_none());
+        save(&path, &snap("a")).unwrap();
+        let back = load(&path, "a").unwrap();
+        assert_eq!(back.devices.len(), 2);
+        assert_eq!(back.difference(), Some(-1));
+        assert!(load(&path, "b").is_none());
+        std::fs::write(&path, b"\x00garbage").unwrap();
+        assert!(load(&path, "a").is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
