@@ -20,9 +20,10 @@ check:
 	cargo clippy --features ssr --all-targets -- -D warnings
 	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 
+# The end-to-end server runs in demo mode with an empty data directory, so each run syncs anew.
 e2e:
-	mkdir -p end2end/screenshots
-	cargo leptos end-to-end --release
+	rm -rf target/e2e-data && mkdir -p end2end/screenshots
+	DATA_DIR=target/e2e-data cargo leptos end-to-end --release
 
 setup:
 	scripts/setup.sh test

@@ -70,7 +70,7 @@ npm_ci() { # npm ci in $1 when its lock file changed since the last install
   local dir="$1" stamp="$1/node_modules/.setup-stamp" sum
   sum="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-    say "npm ci in ${dir#"$ROOT"/}"
+    say "npm ci in ${dir#"$ROOT"}/"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$sum" > "$stamp"
   fi
@@ -81,5 +81,7 @@ if [ "$MODE" = test ]; then
   npm_ci "$ROOT/end2end"
   # Debian's Chromium: Playwright drives it (never a downloaded browser).
   if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+  # A CJK font, so screenshots taken in tests show the Chinese names.
+  if ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then apt_install fonts-wqy-microhei; fi
 fi
 say "tools ready ($MODE)"

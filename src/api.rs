@@ -42,7 +42,10 @@ impl DeviceTable {
 pub async fn load_devices(page: u32, per_page: u32) -> Result<DeviceTable, ServerFnError> {
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the server is not set up (no application state)"))?;
-    Ok(state.device_table(page, per_page))
+    state
+        .device_table(page, per_page)
+        .await
+        .map_err(|e| ServerFnError::new(format!("{e} ({})", e.advice())))
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@ pub mod error;
 pub mod fetch;
 pub mod limiter;
 pub mod quota;
+pub mod service;
 pub mod snapshot;

@@ -1,0 +1,516 @@
+//! The sync service: one per merchant. It answers "the snapshot, please" for every view, and
+//! decides when to spend quota on a sync.
+//!
+//! - Fresh snapshots are cached in moka with a per-entry time-to-live: the refresh interval in
+//!   force when they were made (the configured TTL, stretched to fit the daily quota).
+//! - Concurrent callers share one sync (single flight). The sync runs in its own task, so a
+//!   browser that disconnects does not cancel it.
+//! - Once the snapshot is due, it is still served (marked stale) while one background refresh
+//!   runs. A failed sync never replaces the last good snapshot, and is remembered briefly (moka,
+//!   30 s) so a burst of page views does not start a burst of syncs.
+//! - Every request is counted in the quota ledger; the last good snapshot and the ledger are
+//!   saved in the data directory and loaded at start.
+
+use super::error::SyncError;
+use super::fetch::{page_cache, FetchConfig, Fetcher, PageCache, Progress, PAGE_SIZE};
+use super::limiter::RateLimiter;
+use super::quota::{QuotaLedger, DAILY_LIMIT};
+use super::snapshot::{self, Snapshot, FORMAT};
+use crate::api::{ErrorInfo, SyncStatus};
+use crate::wechatpay::client::WxPayClient;
+use crate::wechatpay::signer::unix_now;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// How long a snapshot is fresh, at least.
+    pub ttl: Duration,
+    /// How long a failed sync stops automatic retries.
+    pub failure_memory: Duration,
+    pub daily_limit: u64,
+    /// Requests kept back from automatic refreshes for manual ones.
+    pub reserve: u64,
+    /// "Refresh now" at most this often.
+    pub manual_min_interval: Duration,
+    pub page_cache_ttl: Duration,
+    pub fetch: FetchConfig,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            ttl: Duration::from_secs(600),
+            failure_memory: Duration::from_secs(30),
+            daily_limit: DAILY_LIMIT,
+            reserve: 2_500,
+            manual_min_interval: Duration::from_secs(60),
+            page_cache_ttl: Duration::from_secs(120),
+            fetch: FetchConfig::default(),
+        }
+    }
+}
+
+/// What a view is answered from.
+#[derive(Clone, Debug)]
+pub struct SnapshotView {
+    pub snapshot: Arc<Snapshot>,
+    /// False when the snapshot is past its interval (a refresh is running or deferred).
+    pub fresh: bool,
+}
+
+type SyncResult = Result<Arc<Snapshot>, Arc<SyncError>>;
+type SharedSync = Shared<BoxFuture<'static, SyncResult>>;
+
+#[derive(Clone)]
+struct Fresh {
+    snapshot: Arc<Snapshot>,
+    ttl: Duration,
+}
+
+struct FreshExpiry;
+
+impl moka::Expiry<(), Fresh> for FreshExpiry {
+    fn expire_after_create(
+        &self,
+        _: &(),
+        value: &Fresh,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    last_good: Option<Arc<Snapshot>>,
+    last_error: Option<ErrorInfo>,
+    last_manual: Option<Instant>,
+}
+
+pub struct SyncService {
+    client: Arc<WxPayClient>,
+    source: String,
+    demo: bool,
+    settings: SyncSettings,
+    snapshot_path: Option<PathBuf>,
+    fresh: moka::future::Cache<(), Fresh>,
+    failures: moka::future::Cache<(), Arc<SyncError>>,
+    inflight: tokio::sync::Mutex<Option<SharedSync>>,
+    limiter: RateLimiter,
+    ledger: Mutex<QuotaLedger>,
+    pages: PageCache,
+    progress: Progress,
+    state: Mutex<State>,
+}
+
+/// Pages (requests) a sync of `devices` devices costs.
+pub fn sync_cost(devices: usize) -> u64 {
+    (devices as u64).div_ceil(PAGE_SIZE).max(1)
+}
+
+impl SyncService {
+    /// `data_dir`: where the snapshot and the ledger are kept (`None`: memory only).
+    pub fn new(
+        client: Arc<WxPayClient>,
+        source: String,
+        demo: bool,
+        settings: SyncSettings,
+        data_dir: Option<PathBuf>,
+    ) -> Arc<Self> {
+        let slug: String = source
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let snapshot_path = data_dir
+            .as_ref()
+            .map(|d| d.join(format!("snapshot-{slug}.json")));
+        let ledger = match &data_dir {
+            Some(d) => QuotaLedger::load(&d.join(format!("ledger-{slug}.json")), &source),
+            None => QuotaLedger::in_memory(&source),
+        };
+        Arc::new(SyncService {
+            client,
+            demo,
+            snapshot_path,
+            fresh: moka::future::Cache::builder()
+                .max_capacity(1)
+                .expire_after(FreshExpiry)
+                .build(),
+            failures: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(settings.failure_memory.max(Duration::from_millis(1)))
+                .build(),
+            inflight: tokio::sync::Mutex::new(None),
+            limiter: RateLimiter::for_wechatpay(),
+            ledger: Mutex::new(ledger),
+            pages: page_cache(settings.page_cache_ttl),
+            progress: Progress::default(),
+            state: Mutex::new(State::default()),
+            settings,
+            source,
+        })
+    }
+
+    /// Loads the saved snapshot, if any: served at once, fresh until its interval runs out.
+    pub async fn load_saved(&self) -> Option<Arc<Snapshot>> {
+        let path = self.snapshot_path.clone()?;
+        let source = self.source.clone();
+        let loaded = tokio::task::spawn_blocking(move || snapshot::load(&path, &source))
+            .await
+            .ok()??;
+        let loaded = Arc::new(loaded);
+        let age = Duration::from_secs((unix_now() - loaded.synced_at).max(0) as u64);
+        let (interval, _) = self.interval(loaded.devices.len());
+        if age < interval {
+            self.fresh
+                .insert(
+                    (),
+                    Fresh {
+                        snapshot: loaded.clone(),
+                        ttl: interval - age,
+                    },
+                )
+                .await;
+        }
+        self.lock_state().last_good = Some(loaded.clone());
+        tracing::info!(
+            devices = loaded.devices.len(),
+            age_secs = age.as_secs(),
+            "loaded the saved snapshot"
+        );
+        Some(loaded)
+    }
+
+    pub fn is_demo(&self) -> bool {
+        self.demo
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_ledger(&self) -> std::sync::MutexGuard<'_, QuotaLedger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The snapshot to answer a view from. Cold: waits for the first sync. Due: serves the last
+    /// good snapshot and refreshes in the background.
+    pub async fn snapshot(self: &Arc<Self>) -> Result<SnapshotView, Arc<SyncError>> {
+        if let Some(f) = self.fresh.get(&()).await {
+            return Ok(SnapshotView {
+                snapshot: f.snapshot,
+                fresh: true,
+            });
+        }
+        let last_good = self.lock_state().last_good.clone();
+        if let Some(snapshot) = last_good {
+            self.refresh_in_background();
+            return Ok(SnapshotView {
+                snapshot,
+                fresh: false,
+            });
+        }
+        if let Some(failure) = self.failures.get(&()).await {
+            return Err(failure);
+        }
+        self.sync(false).await.map(|snapshot| SnapshotView {
+            snapshot,
+            fresh: true,
+        })
+    }
+
+    /// The snapshot if one is held, without starting anything (for `/readyz`).
+    pub fn last_good(&self) -> Option<Arc<Snapshot>> {
+        self.lock_state().last_good.clone()
+    }
+
+    /// Starts a sync in the background unless one runs, a failure is remembered, or the quota
+    /// does not allow it now.
+    pub fn refresh_in_background(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if me.failures.get(&()).await.is_some() {
+                return;
+            }
+            if let Err(e) = me.sync(false).await {
+                tracing::debug!(error = %e, "background refresh did not complete");
+            }
+        });
+    }
+
+    /// "Refresh now": allowed once a minute, not while a sync runs, and within the daily quota.
+    pub async fn refresh_now(self: &Arc<Self>) -> Result<(), String> {
+        if let Some(why) = self.manual_refresh_blocked() {
+            return Err(why);
+        }
+        self.lock_state().last_manual = Some(Instant::now());
+        self.failures.invalidate(&()).await;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _ = me.sync(true).await;
+        });
+        Ok(())
+    }
+
+    fn manual_refresh_blocked(&self) -> Option<String> {
+        if self.progress_running() {
+            return Some("a sync is running".into());
+        }
+        if let Some(t) = self.lock_state().last_manual {
+            let since = t.elapsed();
+            if since < self.settings.manual_min_interval {
+                let wait = (self.settings.manual_min_interval - since).as_secs() + 1;
+                return Some(format!("refresh allowed once a minute: wait {wait} s"));
+            }
+        }
+        let cost = sync_cost(self.known_devices());
+        let used = self.lock_ledger().used(unix_now());
+        if used + cost > self.settings.daily_limit {
+            return Some(format!(
+                "the daily quota is used up ({used} of {} requests in 24 h)",
+                self.settings.daily_limit
+            ));
+        }
+        None
+    }
+
+    fn progress_running(&self) -> bool {
+        self.inflight
+            .try_lock()
+            .map(|g| g.is_some())
+            .unwrap_or(true)
+    }
+
+    fn known_devices(&self) -> usize {
+        self.lock_state()
+            .last_good
+            .as_ref()
+            .map(|s| s.devices.len())
+            .unwrap_or(0)
+    }
+
+    /// The refresh interval in force for a list of `devices`, and why.
+    pub fn interval(&self, devices: usize) -> (Duration, String) {
+        let cost = sync_cost(devices);
+        let budget = self
+            .settings
+            .daily_limit
+            .saturating_sub(self.settings.reserve)
+            .max(1);
+        let needed = Duration::from_millis((86_400_000 * cost).div_ceil(budget));
+        if needed > self.settings.ttl {
+            (
+                needed,
+                format!(
+                    "a sync of {devices} devices costs {cost} requests; automatic refreshes may use {budget} a day ({} kept for manual refreshes)",
+                    self.settings.reserve
+                ),
+            )
+        } else {
+            (self.settings.ttl, "the cache time-to-live".into())
+        }
+    }
+
+    /// Joins the running sync or starts one. `manual` syncs may use the reserve.
+    async fn sync(self: &Arc<Self>, manual: bool) -> SyncResult {
+        let shared = {
+            let mut inflight = self.inflight.lock().await;
+            match inflight.as_ref() {
+                Some(running) => running.clone(),
+                None => {
+                    let me = self.clone();
+                    let task = tokio::spawn(async move { me.run(manual).await });
+                    let fut: SharedSync = async move {
+                        task.await
+                            .unwrap_or_else(|e| Err(Arc::new(SyncError::Internal(e.to_string()))))
+                    }
+                    .boxed()
+                    .shared();
+                    *inflight = Some(fut.clone());
+                    fut
+                }
+            }
+        };
+        shared.await
+    }
+
+    /// One sync, in its own task. Clears the in-flight marker when done.
+    async fn run(self: Arc<Self>, manual: bool) -> SyncResult {
+        let started = Instant::now();
+        let outcome = self.fetch(manual).await;
+        let result = match outcome {
+            Ok(snapshot) => {
+                let snapshot = Arc::new(Snapshot {
+                    sync_millis: started.elapsed().as_millis() as u64,
+                    ..snapshot
+                });
+                let (interval, _) = self.interval(snapshot.devices.len());
+                self.fresh
+                    .insert(
+                        (),
+                        Fresh {
+                            snapshot: snapshot.clone(),
+                            ttl: interval,
+                        },
+                    )
+                    .await;
+                self.failures.invalidate(&()).await;
+                self.pages.invalidate_all();
+                {
+                    let mut state = self.lock_state();
+                    state.last_good = Some(snapshot.clone());
+                    state.last_error = None;
+                }
+                tracing::info!(
+                    devices = snapshot.devices.len(),
+                    total_count = snapshot.total_count,
+                    duplicates = snapshot.duplicates,
+                    requests = snapshot.requests,
+                    millis = snapshot.sync_millis,
+                    "sync finished"
+                );
+                if let Some(path) = self.snapshot_path.clone() {
+                    let s = snapshot.clone();
+                    let saved =
+                        tokio::task::spawn_blocking(move || snapshot::save(&path, &s)).await;
+                    if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {
+                        tracing::warn!(error = %e, "could not save the snapshot");
+                    }
+                }
+                Ok(snapshot)
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                tracing::warn!(error = %e, "sync failed");
+                self.failures.insert((), e.clone()).await;
+                self.lock_state().last_error = Some(ErrorInfo {
+                    message: e.to_string(),
+                    advice: e.advice(),
+                    request_id: e.request_id().map(str::to_string),
+                    at: unix_now(),
+                });
+                Err(e)
+            }
+        };
+        if let Err(e) = self.lock_ledger().save(unix_now()) {
+            tracing::warn!(error = %e, "could not save the request ledger");
+        }
+        *self.inflight.lock().await = None;
+        result
+    }
+
+    async fn fetch(&self, manual: bool) -> Result<Snapshot, SyncError> {
+        let now = unix_now();
+        let ceiling = if manual {
+            self.settings.daily_limit
+        } else {
+            self.settings
+                .daily_limit
+                .saturating_sub(self.settings.reserve)
+        };
+        let (used, estimate) = {
+            let ledger = self.lock_ledger();
+            let estimate = sync_cost(self.known_devices());
+            (ledger.used(now), estimate)
+        };
+        if used + estimate > ceiling {
+            let retry_in_secs = self
+                .lock_ledger()
+                .seconds_until_room(now, estimate, ceiling);
+            return Err(SyncError::Quota {
+                needed: estimate,
+                used,
+                ceiling,
+                retry_in_secs,
+            });
+        }
+        self.progress.reset();
+        let on_request = || self.lock_ledger().record(unix_now(), 1);
+        let fetcher = Fetcher {
+            client: &self.client,
+            limiter: &self.limiter,
+            pages: &self.pages,
+            config: &self.settings.fetch,
+            progress: &self.progress,
+            on_request: &on_request,
+            budget: ceiling - used,
+        };
+        let fetched = fetcher.fetch_all().await.map_err(|e| match e {
+            SyncError::Quota { needed, .. } => SyncError::Quota {
+                needed,
+                used,
+                ceiling,
+                retry_in_secs: self
+                    .lock_ledger()
+                    .seconds_until_room(unix_now(), needed, ceiling),
+            },
+            other => other,
+        })?;
+        Ok(Snapshot {
+            format: FORMAT,
+            source: self.source.clone(),
+            synced_at: unix_now(),
+            sync_millis: 0,
+            total_count: fetched.total_count,
+            received: fetched.received,
+            duplicates: fetched.duplicates,
+            requests: self.progress.requests.load(Ordering::Relaxed),
+            devices: fetched.devices,
+        })
+    }
+
+    /// Requests sent in the last 24 h.
+    pub fn requests_24h(&self) -> u64 {
+        self.lock_ledger().used(unix_now())
+    }
+
+    /// Saves the ledger (at shutdown).
+    pub fn flush(&self) {
+        if let Err(e) = self.lock_ledger().save(unix_now()) {
+            tracing::warn!(error = %e, "could not save the request ledger");
+        }
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The state the status bar shows.
+    pub fn status(&self) -> SyncStatus {
+        let now = unix_now();
+        let state = self.lock_state();
+        let snap = state.last_good.clone();
+        let devices = snap.as_ref().map(|s| s.devices.len()).unwrap_or(0);
+        let (interval, reason) = self.interval(devices);
+        let fresh = self.fresh.contains_key(&());
+        let last_error = state.last_error.clone();
+        drop(state);
+        SyncStatus {
+            demo: self.demo,
+            running: self.progress_running(),
+            pages_done: self.progress.pages_done.load(Ordering::Relaxed),
+            pages_total: self.progress.pages_total.load(Ordering::Relaxed),
+            synced_at: snap.as_ref().map(|s| s.synced_at),
+            age_secs: snap.as_ref().map(|s| (now - s.synced_at).max(0)),
+            fresh,
+            devices,
+            total_count: snap.as_ref().and_then(|s| s.total_count),
+            duplicates: snap.as_ref().map(|s| s.duplicates).unwrap_or(0),
+            requests_24h: self.requests_24h(),
+            daily_limit: self.settings.daily_limit,
+            reserve: self.settings.reserve,
+            interval_secs: interval.as_secs(),
+            interval_reason: reason,
+            last_error,
+            manual_refresh_blocked: self.manual_refresh_blocked(),
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! The sync engine against the simulator over HTTP.
+#![cfg(feature = "ssr")]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use wxpay_devices::model::Device;
+use wxpay_devices::simulator::keys::SimKeys;
+use wxpay_devices::simulator::service::{RequestRecord, Simulator, SimulatorOptions};
+use wxpay_devices::sync::error::SyncError;
+use wxpay_devices::sync::fetch::FetchConfig;
+use wxpay_devices::sync::service::{SyncService, SyncSettings};
+use wxpay_devices::wechatpay::client::WxPayClient;
+
+fn keys() -> SimKeys {
+    static KEYS: OnceLock<SimKeys> = OnceLock::new();
+    KEYS.get_or_init(|| SimKeys::generate().unwrap()).clone()
+}
+
+fn fast_retries() -> SyncSettings {
+    SyncSettings {
+        fetch: FetchConfig {
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn setup(
+    options: SimulatorOptions,
+    settings: SyncSettings,
+    dir: Option<PathBuf>,
+) -> (Simulator, Arc<SyncService>) {
+    let sim = Simulator::new(keys(), options);
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let service = SyncService::new(Arc::new(client), "test-source".into(), true, settings, dir);
+    (sim, service)
+}
+
+fn sns(devices: &[Device]) -> Vec<String> {
+    devices
+        .iter()
+        .map(|d| d.device_sn.clone().unwrap())
+        .collect()
+}
+
+fn device_requests(log: &[RequestRecord]) -> Vec<&RequestRecord> {
+    log.iter()
+        .filter(|r| r.path_and_query.starts_with("/v3/iotmanage/devices"))
+        .collect()
+}
+
+/// The most requests the simulator saw in any 1-second window.
+fn busiest_second(log: &[RequestRecord]) -> usize {
+    let times: Vec<Instant> = device_requests(log).iter().map(|r| r.at).collect();
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wxpay-sync-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[tokio::test]
+async fn a_full_sync_gets_every_device_once_within_the_rate_limit() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 4_321,
+            latency: Duration::from_millis(30),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let view = service.snapshot().await.unwrap();
+    assert!(view.fresh);
+    assert_eq!(
+        sns(&view.snapshot.devices),
+        sns(&sim.devices()),
+        "every device, in the API's order"
+    );
+    assert_eq!(view.snapshot.total_count, Some(4_321));
+    assert_eq!(
+        (view.snapshot.received, view.snapshot.duplicates),
+        (4_321, 0)
+    );
+    let log = sim.log();
+    assert_eq!(device_requests(&log).len(), 44);
+    assert!(log.iter().all(|r| r.status == 200), "no 429 or other error");
+    let busiest = busiest_second(&log);
+    assert!(busiest <= 20, "{busiest} requests in one second");
+    assert!(busiest >= 15, "and close to the limit: {busiest}");
+    let status = service.status();
+    assert_eq!(
+        (status.pages_done, status.pages_total, status.devices),
+        (44, 44, 4_321)
+    );
+    assert_eq!(status.requests_24h, 44);
+}
+
+#[tokio::test]
+async fn system_errors_are_retried_until_every_page_arrives() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 2_000,
+            error_rate: 0.2,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(sns(&snap.devices), sns(&sim.devices()));
+    let errors = sim.log().iter().filter(|r| r.status == 500).count();
+    assert!(errors > 0, "the simulator injected errors");
+    assert_eq!(
+        snap.requests as usize,
+        20 + errors,
+        "each failure retried once more"
+    );
+    assert!(
+        service
+            .progress()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed) as usize
+            >= errors
+    );
+}
+
+#[tokio::test]
+async fn duplicate_serials_are_removed_and_the_difference_recorded() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 250,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let mut list = sim.devices().to_vec();
+    list[180] = list[20].clone(); // the same device on two pages
+    sim.set_devices(list);
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(
+        (snap.received, snap.duplicates, snap.devices.len()),
+        (250, 1, 249)
+    );
+    assert_eq!(snap.difference(), Some(-1));
+    assert_eq!(sns(&snap.devices).iter().collect::<HashSet<_>>().len(), 249);
+}
+
+#[tokio::test]
+async fn a_list_that_shifts_during_the_sync_loses_no_device() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 3_000,
+            latency: Duration::from_millis(40),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let original = sns(&sim.devices());
+    let sim2 = sim.clone();
+    let shifter = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut list = sim2.devices().to_vec();
+        for i in 0..7 {
+            list.insert(
+                0,
+                Device {
+                    device_sn: Some(format!("NEW{i}")),
+                    ..Default::default()
+                },
+            );
+        }
+        sim2.set_devices(list);
+    });
+    let snap = service.snapshot().await.unwrap().snapshot;
+    shifter.await.unwrap();
+    let got: HashSet<String> = sns(&snap.devices).into_iter().collect();
+    assert_eq!(got.len(), snap.devices.len(), "no duplicates kept");
+    assert!(
+        original.iter().all(|sn| got.contains(sn)),
+        "every original device is there"
+    );
+    assert!(
+        snap.duplicates > 0,
+        "offsets shifted mid-sync: {} duplicates removed",
+        snap.duplicates
+    );
+}
+
+#[tokio::test]
+async fn concurrent_views_on_a_cold_cache_cause_exactly_one_sync() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 1_234,
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let views = futures::future::join_all((0..100).map(|_| {
+        let s = service.clone();
+        async move { s.snapshot().await.map(|v| v.snapshot.devices.len()) }
+    }))
+    .await;
+    assert!(views.iter().all(|v| v.as_ref().ok() == Some(&1_234)));
+    assert_eq!(
+        device_requests(&sim.log()).len(),
+        13,
+        "ceil(1234/100) requests, once"
+    );
+    // Inside the TTL, views cost nothing.
+    sim.clear_log();
+    for _ in 0..50 {
+        assert!(service.snapshot().await.unwrap().fresh);
+    }
+    assert!(sim.log().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_sync_keeps_the_last_snapshot_on_screen_marked_stale() {
+    // A huge quota, so the 300 ms TTL is the interval in force.
+    let settings = SyncSettings {
+        ttl: Duration::from_millis(300),
+        daily_limit: 100_000_000,
+        manual_min_interval: Duration::ZERO,
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let good = service.snapshot().await.unwrap().snapshot;
+    sim.update_options(|o| o.error_rate = 1.0);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Past the TTL: the old snapshot is served at once while a refresh runs, and fails.
+    let view = service.snapshot().await.unwrap();
+    assert!(!view.fresh);
+    assert!(Arc::ptr_eq(&view.snapshot, &good));
+    wait_until(|| service.status().last_error.is_some()).await;
+    let status = service.status();
+    let err = status.last_error.unwrap();
+    assert!(err.message.contains("SYSTEM_ERROR"), "{}", err.message);
+    assert!(err.request_id.is_some());
+    assert!(!status.fresh);
+    assert_eq!(status.devices, 500, "still the last good snapshot");
+    // Views go on being served, without starting a sync per view (the failure is remembered).
+    let before = sim.log().len();
+    for _ in 0..20 {
+        assert!(Arc::ptr_eq(
+            &service.snapshot().await.unwrap().snapshot,
+            &good
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        sim.log().len(),
+        before,
+        "no new sync while the failure is remembered"
+    );
+    // Recovery: a manual refresh replaces the snapshot.
+    sim.update_options(|o| o.error_rate = 0.0);
+    service.refresh_now().await.unwrap();
+    wait_until(|| service.status().fresh && service.status().last_error.is_none()).await;
+    assert!(!Arc::ptr_eq(
+        &service.snapshot().await.unwrap().snapshot,
+        &good
+    ));
+}
+
+#[tokio::test]
+async fn a_cold_failure_is_remembered_and_errors_are_clear() {
+    let settings = SyncSettings {
+        fetch: FetchConfig {
+            max_attempts: 2,
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            error_rate: 1.0,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let e = service.snapshot().await.unwrap_err();
+    assert!(matches!(*e, SyncError::Upstream(_)), "{e}");
+    assert_eq!(sim.log().len(), 2, "two attempts");
+    let again = service.snapshot().await.unwrap_err();
+    assert!(Arc::ptr_eq(&e, &again), "remembered, not retried");
+    assert_eq!(sim.log().len(), 2);
+}
+
+#[tokio::test]
+async fn signature_failures_stop_the_sync_without_retrying() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            fault: wxpay_devices::simulator::service::Fault::TamperBody,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let e = service.snapshot().await.unwrap_err();
+    assert!(e.to_string().contains("signature"), "{e}");
+    assert_eq!(sim.log().len(), 1);
+}
+
+#[tokio::test]
+async fn a_browser_that_goes_away_does_not_cancel_the_sync() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 800,
+            latency: Duration::from_millis(50),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let s = service.clone();
+    let view = tokio::spawn(async move { s.snapshot().await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    view.abort();
+    wait_until(|| service.status().devices == 800).await;
+    assert_eq!(device_requests(&sim.log()).len(), 8);
+}
+
+#[tokio::test]
+async fn restarts_serve_the_saved_snapshot_at_once_and_keep_the_quota_count() {
+    let dir = temp_dir("restart");
+    let (sim, first) = setup(
+        SimulatorOptions {
+            devices: 700,
+            ..Default::default()
+        },
+        fast_retries(),
+        Some(dir.clone()),
+    )
+    .await;
+    first.snapshot().await.unwrap();
+    assert_eq!(first.requests_24h(), 7);
+    drop(first);
+
+    sim.clear_log();
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let second = SyncService::new(
+        Arc::new(client),
+        "test-source".into(),
+        true,
+        fast_retries(),
+        Some(dir.clone()),
+    );
+    assert_eq!(second.requests_24h(), 7, "the ledger survived");
+    let loaded = second.load_saved().await.unwrap();
+    assert_eq!(loaded.devices.len(), 700);
+    let view = second.snapshot().await.unwrap();
+    assert!(view.fresh, "inside its interval");
+    assert!(sim.log().is_empty(), "no upstream request after a restart");
+
+    // A corrupt snapshot file is ignored, not fatal.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("snapshot-")
+        {
+            std::fs::write(&p, b"{ broken").unwrap();
+        }
+    }
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let third = SyncService::new(
+        Arc::new(client),
+        "test-source".into(),
+        true,
+        fast_retries(),
+        Some(dir.clone()),
+    );
+    assert!(third.load_saved().await.is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_sync_that_would_pass_the_daily_ceiling_is_refused() {
+    let dir = temp_dir("quota");
+    let settings = SyncSettings {
+        daily_limit: 45,
+        reserve: 10,
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 3_000,
+            ..Default::default()
+        },
+        settings.clone(),
+        Some(dir.clone()),
+    )
+    .await;
+    // 30 pages needed, 35 allowed to automatic syncs: the first fits.
+    service.snapshot().await.unwrap();
+    assert_eq!(service.requests_24h(), 30);
+    // The next one (30 more) does not: refused before sending, with a clear message.
+    service
+        .refresh_now()
+        .await
+        .expect_err("manual refresh: 60 > 45");
+    let status = service.status();
+    assert!(status.manual_refresh_blocked.unwrap().contains("quota"));
+    assert_eq!(sim.log().len(), 30);
+    // After a restart the count is still there, and a fresh service refuses too.
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let again = SyncService::new(
+        Arc::new(client),
+        "other-source-same-dir".into(),
+        true,
+        settings,
+        Some(dir.clone()),
+    );
+    assert_eq!(again.requests_24h(), 0, "ledgers are per merchant");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_refresh_interval_stretches_to_fit_the_quota() {
+    let (_sim, service) = setup(
+        SimulatorOptions {
+            devices: 10,
+            ..Default::default()
+        },
+        SyncSettings::default(),
+        None,
+    )
+    .await;
+    let (small, why) = service.interval(3_000);
+    assert_eq!(small, Duration::from_secs(600));
+    assert!(why.contains("time-to-live"));
+    // 100,000 devices: 1,000 requests a sync; 47,500 a day for automatic refreshes.
+    let (big, why) = service.interval(100_000);
+    assert_eq!(big.as_secs(), 1_818, "{big:?}");
+    assert!(why.contains("1000 requests"), "{why}");
+    let syncs_a_day = 86_400 / big.as_secs();
+    assert!(syncs_a_day * 1_000 <= 47_500);
+}
+
+async fn wait_until(cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "condition not met within 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
