@@ -2,27 +2,36 @@
 //! server only; the browser gets a typed stub that calls them over HTTP.
 
 use crate::model::Device;
+use crate::query::{Facet, FacetValue, Filter, GroupCount};
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
-/// Page sizes the grid offers.
-pub const PAGE_SIZES: [u32; 5] = [10, 25, 50, 100, 200];
-pub const DEFAULT_PER_PAGE: u32 = 50;
-
-/// One page of the device grid, with what the page needs to describe itself.
+/// One page of the grid: the visible rows and the counts that describe the whole view.
+/// The browser never receives more than this page of the list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeviceTable {
+pub struct DeviceView {
     pub rows: Vec<Device>,
-    /// Devices in the whole view (all pages).
+    /// For a grouped view, each row's group: an index into `page_groups`.
+    pub row_groups: Vec<u32>,
+    /// The groups present on this page, each with its count across all pages.
+    pub page_groups: Vec<GroupCount>,
+    /// Groups in the whole view.
+    pub group_count: usize,
+    /// Devices in the view (all pages).
     pub total: usize,
-    /// 1-based page actually shown (clamped to the last page).
+    /// Devices in the snapshot.
+    pub unfiltered: usize,
+    /// The page shown (clamped to the last page) and its size.
     pub page: u32,
     pub per_page: u32,
-    /// True when the data comes from the built-in simulator.
-    pub demo: bool,
+    pub facets: Vec<Facet>,
+    /// Parameters that were ignored, as sentences.
+    pub notices: Vec<String>,
+    pub status: SyncStatus,
 }
 
-impl DeviceTable {
+impl DeviceView {
     pub fn page_count(&self) -> u32 {
         (self.total.div_ceil(self.per_page.max(1) as usize)).max(1) as u32
     }
@@ -35,41 +44,59 @@ impl DeviceTable {
         let first = (self.page as usize - 1) * self.per_page as usize + 1;
         (first, first + self.rows.len() - 1)
     }
+
+    pub fn facet(&self, filter: Filter) -> Option<&Facet> {
+        self.facets.iter().find(|f| f.filter == filter)
+    }
 }
 
-/// One page of the merchant's devices.
-#[server]
-pub async fn load_devices(page: u32, per_page: u32) -> Result<DeviceTable, ServerFnError> {
-    let state = use_context::<crate::server::AppState>()
-        .ok_or_else(|| ServerFnError::new("the server is not set up (no application state)"))?;
-    state
-        .device_table(page, per_page)
+/// The longest query string a server function takes.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+#[cfg(feature = "ssr")]
+fn state() -> Result<crate::server::AppState, ServerFnError> {
+    use_context::<crate::server::AppState>()
+        .ok_or_else(|| ServerFnError::new("the server is not set up (no application state)"))
+}
+
+/// The grid's view for a query string (the page URL's, without `?`).
+#[server(input = Json)]
+pub async fn load_view(query: String) -> Result<DeviceView, ServerFnError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(ServerFnError::new("the view's address is too long"));
+    }
+    state()?.view(&query).await.map_err(ServerFnError::new)
+}
+
+/// Sub-merchants matching `text` (id prefix or name), counted within the view's other filters.
+#[server(input = Json)]
+pub async fn find_sub_merchants(
+    query: String,
+    text: String,
+) -> Result<Vec<FacetValue>, ServerFnError> {
+    if query.len() > MAX_QUERY_BYTES || text.chars().count() > crate::query::MAX_Q_CHARS {
+        return Err(ServerFnError::new("search text too long"));
+    }
+    state()?
+        .find_sub_merchants(&query, &text)
         .await
-        .map_err(|e| ServerFnError::new(format!("{e} ({})", e.advice())))
+        .map_err(ServerFnError::new)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The sync engine's state, for the status bar.
+#[server]
+pub async fn current_sync_status() -> Result<SyncStatus, ServerFnError> {
+    Ok(state()?.sync.status())
+}
 
-    fn table(total: usize, page: u32, per_page: u32, rows: usize) -> DeviceTable {
-        DeviceTable {
-            rows: vec![Device::default(); rows],
-            total,
-            page,
-            per_page,
-            demo: true,
-        }
-    }
-
-    #[test]
-    fn page_count_and_row_range() {
-        assert_eq!(table(0, 1, 50, 0).page_count(), 1);
-        assert_eq!(table(0, 1, 50, 0).row_range(), (0, 0));
-        assert_eq!(table(100, 2, 50, 50).row_range(), (51, 100));
-        assert_eq!(table(101, 3, 50, 1).page_count(), 3);
-        assert_eq!(table(101, 3, 50, 1).row_range(), (101, 101));
-    }
+/// Starts a refresh now, if allowed (once a minute, within the quota).
+#[server]
+pub async fn refresh_now() -> Result<(), ServerFnError> {
+    state()?
+        .sync
+        .refresh_now()
+        .await
+        .map_err(ServerFnError::new)
 }
 
 /// An error as the UI shows it: what happened, what to do, and the request to quote.
@@ -107,4 +134,34 @@ pub struct SyncStatus {
     pub last_error: Option<ErrorInfo>,
     /// Why "refresh now" is not allowed at the moment, if it is not.
     pub manual_refresh_blocked: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(total: usize, page: u32, per_page: u32, rows: usize) -> DeviceView {
+        DeviceView {
+            rows: vec![Device::default(); rows],
+            row_groups: vec![],
+            page_groups: vec![],
+            group_count: 0,
+            total,
+            unfiltered: total,
+            page,
+            per_page,
+            facets: vec![],
+            notices: vec![],
+            status: SyncStatus::default(),
+        }
+    }
+
+    #[test]
+    fn page_count_and_row_range() {
+        assert_eq!(view(0, 1, 50, 0).page_count(), 1);
+        assert_eq!(view(0, 1, 50, 0).row_range(), (0, 0));
+        assert_eq!(view(100, 2, 50, 50).row_range(), (51, 100));
+        assert_eq!(view(101, 3, 50, 1).page_count(), 3);
+        assert_eq!(view(101, 3, 50, 1).row_range(), (101, 101));
+    }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod codes;
 pub mod model;
+pub mod query;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

@@ -1,63 +1,134 @@
 //! The server: shared state, the axum router, and the two ways to run (dashboard, simulator).
 
-use crate::api::{DeviceTable, DEFAULT_PER_PAGE, PAGE_SIZES};
+use crate::api::DeviceView;
 use crate::cli::{ServeArgs, SimulateArgs};
-use crate::model::Device;
+use crate::query::apply::{self, QueryOutput, SnapshotIndex};
+use crate::query::{DeviceQuery, FacetValue, GroupCount, Notice};
 use crate::simulator::keys::{self as simkeys, SimKeys};
 use crate::simulator::service::{Simulator, SimulatorOptions};
 use crate::sync::error::SyncError;
 use crate::sync::service::{SyncService, SyncSettings};
+use crate::sync::snapshot::Snapshot;
 use crate::wechatpay::client::{CertificateRefresh, WxPayClient};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
-/// State shared by every request.
+/// A snapshot and the query index built over it.
+type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>);
+
+/// State shared by every request: the sync service, and the query index of its current
+/// snapshot (built once per snapshot).
 #[derive(Clone)]
 pub struct AppState {
     pub sync: Arc<SyncService>,
+    index: Arc<Mutex<Option<IndexedSnapshot>>>,
 }
 
 impl AppState {
-    /// A page of the current snapshot.
-    pub async fn device_table(
-        &self,
-        page: u32,
-        per_page: u32,
-    ) -> Result<DeviceTable, Arc<SyncError>> {
+    pub fn new(sync: Arc<SyncService>) -> Self {
+        AppState {
+            sync,
+            index: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The current snapshot and its index. Waits for the first sync on a cold start.
+    pub async fn current(&self) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>), Arc<SyncError>> {
         let view = self.sync.snapshot().await?;
-        Ok(page_of(
-            &view.snapshot.devices,
-            page,
-            per_page,
-            self.sync.is_demo(),
+        let mut cached = self.index.lock().await;
+        if let Some((snap, index)) = cached.as_ref() {
+            if Arc::ptr_eq(snap, &view.snapshot) {
+                return Ok((snap.clone(), index.clone()));
+            }
+        }
+        let devices = view.snapshot.devices.clone();
+        let index = tokio::task::spawn_blocking(move || SnapshotIndex::build(devices))
+            .await
+            .map_err(|e| Arc::new(SyncError::Internal(e.to_string())))?;
+        let index = Arc::new(index);
+        *cached = Some((view.snapshot.clone(), index.clone()));
+        Ok((view.snapshot, index))
+    }
+
+    /// The grid's view of a query string.
+    pub async fn view(&self, query_string: &str) -> Result<DeviceView, String> {
+        let (query, notices) = DeviceQuery::parse(query_string);
+        let (snapshot, index) = self
+            .current()
+            .await
+            .map_err(|e| format!("{e} ({})", e.advice()))?;
+        let q = query.clone();
+        let idx = index.clone();
+        let out = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(build_view(
+            &index,
+            &out,
+            &query,
+            notices,
+            snapshot.devices.len(),
+            self.sync.status(),
         ))
+    }
+
+    pub async fn find_sub_merchants(
+        &self,
+        query_string: &str,
+        text: &str,
+    ) -> Result<Vec<FacetValue>, String> {
+        let (query, _) = DeviceQuery::parse(query_string);
+        let (_, index) = self
+            .current()
+            .await
+            .map_err(|e| format!("{e} ({})", e.advice()))?;
+        let text = text.to_string();
+        tokio::task::spawn_blocking(move || apply::search_sub_merchants(&index, &query, &text, 50))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
-/// A page of `devices`. Out-of-range input is corrected, never an error: an unknown page size
-/// falls back to the default, a page past the end shows the last page.
-pub fn page_of(devices: &[Device], page: u32, per_page: u32, demo: bool) -> DeviceTable {
-    let per_page = if PAGE_SIZES.contains(&per_page) {
-        per_page
-    } else {
-        DEFAULT_PER_PAGE
-    };
-    let total = devices.len();
-    let pages = total.div_ceil(per_page as usize).max(1) as u32;
-    let page = page.clamp(1, pages);
-    let start = (page as usize - 1) * per_page as usize;
-    let rows = devices
+/// The page of a query's output that the browser receives.
+pub fn build_view(
+    index: &SnapshotIndex,
+    out: &QueryOutput,
+    query: &DeviceQuery,
+    notices: Vec<Notice>,
+    unfiltered: usize,
+    status: crate::api::SyncStatus,
+) -> DeviceView {
+    let (page, range) = out.page_range(query.page, query.per_page);
+    let devices = index.devices();
+    let rows = out.order[range.clone()]
         .iter()
-        .skip(start)
-        .take(per_page as usize)
-        .cloned()
+        .map(|i| devices[*i as usize].clone())
         .collect();
-    DeviceTable {
+    let mut page_groups: Vec<GroupCount> = Vec::new();
+    let mut row_groups = Vec::new();
+    if !out.groups.is_empty() {
+        let mut last = None;
+        for g in &out.row_groups[range] {
+            if last != Some(*g) {
+                page_groups.push(out.groups[*g as usize].clone());
+                last = Some(*g);
+            }
+            row_groups.push((page_groups.len() - 1) as u32);
+        }
+    }
+    DeviceView {
         rows,
-        total,
+        row_groups,
+        page_groups,
+        group_count: out.groups.len(),
+        total: out.total(),
+        unfiltered,
         page,
-        per_page,
-        demo,
+        per_page: query.per_page,
+        facets: out.facets.clone(),
+        notices: notices.iter().map(ToString::to_string).collect(),
+        status,
     }
 }
 
@@ -165,7 +236,7 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         // Warm up: the first visitor should not have to start the sync.
         sync.refresh_in_background();
     }
-    let app = router(options, AppState { sync: sync.clone() });
+    let app = router(options, AppState::new(sync.clone()));
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (set LEPTOS_SITE_ADDR to another address)")
     })?;
@@ -235,43 +306,5 @@ pub async fn run_simulator(args: SimulateArgs) -> Result<(), String> {
     tokio::select! {
         r = sim.serve(listener) => r.map_err(|e| format!("simulator stopped: {e}")),
         _ = shutdown_signal() => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn devices(n: usize) -> Vec<Device> {
-        (0..n)
-            .map(|i| Device {
-                device_sn: Some(format!("SN{i:05}")),
-                ..Default::default()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn pages_are_clamped_and_sizes_checked() {
-        let d = devices(120);
-        let t = page_of(&d, 1, 50, true);
-        assert_eq!((t.rows.len(), t.total, t.page), (50, 120, 1));
-        assert_eq!(t.rows[0].device_sn.as_deref(), Some("SN00000"));
-        let last = page_of(&d, 3, 50, true);
-        assert_eq!((last.rows.len(), last.page), (20, 3));
-        assert_eq!(last.rows[0].device_sn.as_deref(), Some("SN00100"));
-        assert_eq!(
-            page_of(&d, 99, 50, true).page,
-            3,
-            "past the end shows the last page"
-        );
-        assert_eq!(page_of(&d, 0, 50, true).page, 1);
-        assert_eq!(
-            page_of(&d, 1, 7, true).per_page,
-            DEFAULT_PER_PAGE,
-            "unknown size"
-        );
-        let empty = page_of(&[], 5, 50, true);
-        assert_eq!((empty.rows.len(), empty.page, empty.total), (0, 1, 0));
     }
 }

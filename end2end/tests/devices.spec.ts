@@ -1,37 +1,135 @@
 import { test, expect, openHydrated } from "./fixtures";
+import type { Page } from "@playwright/test";
+
+/** The total of the view, from "Rows a–b of N (filtered from M)". */
+async function total(page: Page): Promise<number> {
+  const text = (await page.getByTestId("row-summary").textContent()) ?? "";
+  const m = text.match(/of ([\d,]+)/);
+  if (!m) throw new Error(`no total in ${JSON.stringify(text)}`);
+  return Number(m[1].replace(/,/g, ""));
+}
+
+const firstSn = (page: Page) => page.getByTestId("device-row").first().locator("td").first();
 
 test("the dashboard shows real device rows after hydration", async ({ page }) => {
   await openHydrated(page, "/");
   await expect(page.getByRole("heading", { level: 1 })).toContainText("智能设备");
-  await expect(page.getByText("Demo: simulated data")).toBeVisible();
+  await expect(page.getByTestId("demo-badge")).toBeVisible();
 
   const rows = page.getByTestId("device-row");
   await expect(rows).toHaveCount(50);
-  // Real values from the server function: serials, category names from the code tables, status.
-  const first = rows.first();
-  await expect(first.locator("td").first()).toHaveText(/^(HSA1|QF2B|WXP3|SN7K)[0-9A-F]{7}\w{8}$/);
+  await expect(firstSn(page)).toHaveText(/^(HSA1|QF2B|WXP3|SN7K)[0-9A-F]{7}\w{8}$/);
   await expect(page.getByTestId("device-table")).toContainText(/桌面收银设备|青蛙设备/);
-  await expect(page.getByTestId("device-table")).toContainText("Activated");
-  await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 1–50 of 3,?000$/);
-
+  await expect(page.getByTestId("row-summary")).toHaveText("Rows 1–50 of 3,000");
+  await expect(page.getByTestId("status")).toContainText("data as of");
   await page.screenshot({ path: "screenshots/dashboard.png", fullPage: false });
 });
 
-test("paging links move through the list and work as plain links", async ({ page }) => {
+test("filtering to one sub-merchant shows only its devices and the right count", async ({ page }) => {
   await openHydrated(page, "/");
-  const firstSn = await page.getByTestId("device-row").first().locator("td").first().textContent();
+  // The biggest sub-merchant is listed first in its facet.
+  const option = page.getByTestId("facet-sub_mchid").getByRole("checkbox").first();
+  const value = (await option.getAttribute("data-value"))!;
+  const count = Number(((await option.locator("span").last().textContent()) ?? "").replace(/,/g, ""));
+  expect(value).toMatch(/^\d{10}$/);
+  await option.click();
+  await expect(page).toHaveURL(new RegExp(`sub_mchid=${value}`));
+  await expect(page.getByTestId("chips")).toContainText(value);
+  await expect.poll(() => total(page)).toBe(count);
+  const ids = await page.getByTestId("sub-mchid").allTextContents();
+  expect(ids.length).toBe(Math.min(50, count));
+  expect(new Set(ids)).toEqual(new Set([value]));
+
+  // The search picker finds it by id prefix too.
+  await page.getByTestId("sub-merchant-search").fill(value.slice(0, 7));
+  const found = page.getByTestId("sub-merchant-results").locator(`[data-value="${value}"]`);
+  await expect(found).toHaveAttribute("aria-checked", "true");
+  await page.screenshot({ path: "screenshots/filtered.png" });
+});
+
+test("grouping by category shows group headers whose counts add up to the total", async ({ page }) => {
+  await openHydrated(page, "/?per_page=200");
+  await page.getByTestId("group-select").selectOption("category");
+  await expect(page).toHaveURL(/group=category/);
+  await expect(page.getByTestId("group-header").first()).toBeVisible();
+  // Headers carry counts across all pages; walk every page and sum each group once.
+  const counts = new Map<string, number>();
+  for (;;) {
+    for (const h of await page.getByTestId("group-header").all()) {
+      counts.set((await h.getAttribute("data-group"))!, Number(await h.getAttribute("data-count")));
+    }
+    const next = page.getByRole("link", { name: "Next ›" });
+    if ((await next.count()) === 0) break;
+    const before = await page.getByTestId("page-of").textContent();
+    await next.click();
+    await expect(page.getByTestId("page-of")).not.toHaveText(before!);
+  }
+  const sum = [...counts.values()].reduce((a, b) => a + b, 0);
+  expect(sum).toBe(await total(page));
+  expect(counts.size).toBeGreaterThan(5);
+  // Collapsing a group hides its rows.
+  const header = page.getByTestId("group-header").first();
+  await header.getByRole("button").click();
+  await expect(header.getByRole("button")).toHaveAttribute("aria-expanded", "false");
+  await page.screenshot({ path: "screenshots/grouped.png" });
+});
+
+test("paging forward and back, and a reloaded URL gives the same view", async ({ page }) => {
+  await openHydrated(page, "/?sort=activation_time&dir=desc");
+  const first = await firstSn(page).textContent();
   await page.getByRole("link", { name: "Next ›" }).click();
-  await expect(page).toHaveURL(/page=2/);
   await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 51–100 of/);
-  const secondSn = await page.getByTestId("device-row").first().locator("td").first().textContent();
-  expect(secondSn).not.toEqual(firstSn);
+  const second = await firstSn(page).textContent();
+  expect(second).not.toEqual(first);
+  await page.getByRole("link", { name: "‹ Prev" }).click();
+  await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 1–50 of/);
+  await expect(firstSn(page)).toHaveText(first!);
 
   await page.getByRole("link", { name: "Last »" }).click();
-  await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 2,?951–3,?000 of 3,?000$/);
+  await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 2,951–3,000 of 3,000$/);
   await expect(page.getByRole("link", { name: "Next ›" })).toHaveCount(0);
 
-  // A pasted URL gives the same view, server-rendered.
-  await openHydrated(page, "/?page=2&per_page=50");
+  await openHydrated(page, "/?sort=activation_time&dir=desc&page=2");
   await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 51–100 of/);
-  await expect(page.getByTestId("device-row").first().locator("td").first()).toHaveText(secondSn!);
+  await expect(firstSn(page)).toHaveText(second!);
+  await expect(page.locator('th[aria-sort="descending"]')).toContainText("Activated");
+});
+
+test("the back button restores the previous filter", async ({ page }) => {
+  await openHydrated(page, "/");
+  await page.getByTestId("facet-os").getByRole("checkbox", { name: /LINUX/ }).click();
+  await expect(page).toHaveURL(/os=LINUX/);
+  const linux = await total(page);
+  await page.getByTestId("facet-status").getByRole("checkbox", { name: /Inactive/ }).click();
+  await expect(page).toHaveURL(/status=INACTIVATED/);
+  await expect.poll(() => total(page)).toBeLessThan(linux);
+  await page.goBack();
+  await expect(page).not.toHaveURL(/status=/);
+  await expect.poll(() => total(page)).toBe(linux);
+  await expect(page.getByTestId("facet-os").getByRole("checkbox", { name: /LINUX/ })).toHaveAttribute("aria-checked", "true");
+});
+
+test("hostile names render as text, and search narrows the grid", async ({ page }) => {
+  let dialogs = 0;
+  page.on("dialog", async (d) => {
+    dialogs++;
+    await d.dismiss();
+  });
+  await openHydrated(page, "/");
+  await page.getByTestId("search").fill("<script>");
+  await expect(page).toHaveURL(/q=%3Cscript%3E/);
+  await expect(page.getByTestId("sub-name").first()).toHaveText("<script>alert('xss')</script>便利店");
+  expect(await page.locator("tbody script").count()).toBe(0);
+  await openHydrated(page, "/?q=" + encodeURIComponent("=HYPERLINK"));
+  await expect(page.getByTestId("sub-name").first()).toContainText('=HYPERLINK("http://example.invalid","点我")');
+  expect(dialogs).toBe(0);
+});
+
+test("an empty result says so and offers to clear; bad parameters are noticed", async ({ page }) => {
+  await openHydrated(page, "/?q=no-such-device-anywhere&per_page=7&category=abc");
+  await expect(page.getByTestId("empty")).toContainText("No device matches these filters.");
+  await expect(page.getByTestId("notices")).toContainText('Ignored per_page="7"');
+  await expect(page.getByTestId("notices")).toContainText('Ignored category="abc"');
+  await page.getByRole("link", { name: "Clear filters" }).click();
+  await expect(page.getByTestId("row-summary")).toHaveText("Rows 1–50 of 3,000");
 });

@@ -463,7 +463,7 @@ impl SyncService {
             received: fetched.received,
             duplicates: fetched.duplicates,
             requests: self.progress.requests.load(Ordering::Relaxed),
-            devices: fetched.devices,
+            devices: Arc::new(fetched.devices),
         })
     }
 

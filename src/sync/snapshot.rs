@@ -6,6 +6,7 @@ use crate::model::Device;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 pub const FORMAT: u32 = 1;
 
@@ -25,7 +26,7 @@ pub struct Snapshot {
     pub duplicates: usize,
     /// Requests the sync sent (retries included).
     pub requests: u64,
-    pub devices: Vec<Device>,
+    pub devices: Arc<Vec<Device>>,
 }
 
 impl Snapshot {
@@ -93,13 +94,13 @@ mod tests {
             received: 3,
             duplicates: 1,
             requests: 1,
-            devices: vec![
+            devices: Arc::new(vec![
                 Device {
                     device_sn: Some("A".into()),
                     ..Default::default()
                 };
                 2
-            ],
+            ]),
         }
     }
 

@@ -1,43 +1,124 @@
-//! The device grid: one row per device, readable labels, codes on hover.
+//! The device grid: readable labels (codes on hover), sortable headers, and, when grouped, a
+//! header row per group with its count across all pages, collapsible.
 
+use crate::api::DeviceView;
 use crate::codes::Table;
 use crate::model::Device;
+use crate::query::{DeviceQuery, GroupCount, SortDir};
+use crate::ui::format::thousands;
 use leptos::prelude::*;
+use std::collections::HashSet;
+
+/// (header, field sorted by)
+const COLUMNS: [(&str, &str); 10] = [
+    ("Device SN", "device_sn"),
+    ("Category", "device_category_code"),
+    ("Class", "device_class_code"),
+    ("Model", "device_model"),
+    ("OS", "operating_system"),
+    ("App scene", "app_scene_code"),
+    ("Status", "activation_status"),
+    ("Activated", "activation_time"),
+    ("Sub-merchant", "sub_mchid"),
+    ("Camera SN", "camera_sn"),
+];
 
 #[component]
-pub fn DeviceGrid(rows: Vec<Device>) -> impl IntoView {
-    let empty = rows.is_empty();
+pub fn DeviceGrid(
+    v: DeviceView,
+    query: DeviceQuery,
+    collapsed: RwSignal<HashSet<String>>,
+) -> impl IntoView {
+    let headers = COLUMNS
+        .iter()
+        .map(|(label, field)| {
+            let sort = match (&query.sort, query.dir) {
+                (Some(s), SortDir::Asc) if s == field => "ascending",
+                (Some(s), SortDir::Desc) if s == field => "descending",
+                _ => "none",
+            };
+            let arrow = match sort {
+                "ascending" => "▲",
+                "descending" => "▼",
+                _ => "",
+            };
+            view! {
+                <th scope="col" aria-sort=sort class="whitespace-nowrap px-3 py-2">
+                    <a
+                        href=query.sorted_next(field).href()
+                        data-noscroll
+                        class="inline-flex items-center gap-1 hover:text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                        title=format!("Sort by {label}")
+                    >
+                        {*label}
+                        <span aria-hidden="true" class="text-[10px]">{arrow}</span>
+                    </a>
+                </th>
+            }
+        })
+        .collect_view();
+
+    let grouped = !v.page_groups.is_empty();
+    let mut body: Vec<AnyView> = Vec::with_capacity(v.rows.len() + v.page_groups.len());
+    let mut last_group = None;
+    for (i, device) in v.rows.iter().enumerate() {
+        let group = grouped.then(|| v.page_groups[v.row_groups[i] as usize].clone());
+        if let Some(g) = &group {
+            if last_group != Some(v.row_groups[i]) {
+                last_group = Some(v.row_groups[i]);
+                body.push(view! { <GroupHeader g=g.clone() collapsed /> }.into_any());
+            }
+        }
+        let hidden_value = group.map(|g| g.value);
+        let hidden = move || {
+            hidden_value
+                .as_ref()
+                .is_some_and(|g| collapsed.with(|c| c.contains(g)))
+        };
+        body.push(view! { <DeviceRow device=device.clone() hidden /> }.into_any());
+    }
+
     view! {
-        <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+        <div class="max-h-[75vh] overflow-auto rounded-lg border border-slate-200 bg-white shadow-sm">
             <table class="min-w-full text-left text-sm" data-testid="device-table">
-                <thead class="sticky top-0 bg-slate-100 text-xs uppercase tracking-wide text-slate-600">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"Device SN"</th>
-                        <th scope="col" class="px-3 py-2">"Category"</th>
-                        <th scope="col" class="px-3 py-2">"Class"</th>
-                        <th scope="col" class="px-3 py-2">"Model"</th>
-                        <th scope="col" class="px-3 py-2">"OS"</th>
-                        <th scope="col" class="px-3 py-2">"Scene"</th>
-                        <th scope="col" class="px-3 py-2">"Status"</th>
-                        <th scope="col" class="px-3 py-2">"Activated"</th>
-                        <th scope="col" class="px-3 py-2">"Sub-merchant"</th>
-                    </tr>
+                <thead class="sticky top-0 z-10 bg-slate-100 text-xs uppercase tracking-wide text-slate-600 shadow-sm">
+                    <tr>{headers}</tr>
                 </thead>
-                <tbody class="divide-y divide-slate-100">
-                    {empty
-                        .then(|| {
-                            view! {
-                                <tr>
-                                    <td colspan="9" class="px-3 py-6 text-center text-slate-500">
-                                        "No devices."
-                                    </td>
-                                </tr>
-                            }
-                        })}
-                    {rows.into_iter().map(|d| view! { <DeviceRow device=d /> }).collect_view()}
-                </tbody>
+                <tbody class="divide-y divide-slate-100">{body}</tbody>
             </table>
         </div>
+    }
+}
+
+#[component]
+fn GroupHeader(g: GroupCount, collapsed: RwSignal<HashSet<String>>) -> impl IntoView {
+    let value = g.value.clone();
+    let value2 = g.value.clone();
+    let is_collapsed = Signal::derive(move || collapsed.with(|c| c.contains(&value)));
+    let toggle = move |_| {
+        collapsed.update(|c| {
+            if !c.remove(&value2) {
+                c.insert(value2.clone());
+            }
+        })
+    };
+    view! {
+        <tr class="bg-slate-50" data-testid="group-header" data-group=g.value.clone() data-count=g.count.to_string()>
+            <th scope="rowgroup" colspan="10" class="px-3 py-1.5 text-left">
+                <button
+                    type="button"
+                    class="inline-flex items-center gap-2 text-sm font-semibold text-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                    aria-expanded=move || (!is_collapsed.get()).to_string()
+                    on:click=toggle
+                >
+                    <span aria-hidden="true" class="inline-block w-3">{move || if is_collapsed.get() { "▸" } else { "▾" }}</span>
+                    <span class="whitespace-pre-line">{g.label.clone()}</span>
+                    <span class="font-normal text-slate-500">
+                        {format!("{} device{}", thousands(g.count), if g.count == 1 { "" } else { "s" })}
+                    </span>
+                </button>
+            </th>
+        </tr>
     }
 }
 
@@ -49,7 +130,7 @@ fn coded(table: Table, code: Option<&str>, name: Option<&str>) -> impl IntoView 
 }
 
 #[component]
-fn DeviceRow(device: Device) -> impl IntoView {
+fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) -> impl IntoView {
     let d = device;
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let active = d.activation_status.as_deref() == Some("ACTIVATED");
@@ -59,20 +140,25 @@ fn DeviceRow(device: Device) -> impl IntoView {
         Some(other) => other.to_string(),
         None => "—".to_string(),
     };
+    let sub_name = d.sub_merchant_shortname.clone().unwrap_or_else(|| {
+        if d.sub_mchid.is_some() {
+            "—".into()
+        } else {
+            "Merchant's own".into()
+        }
+    });
     view! {
-        <tr class="hover:bg-slate-50" data-testid="device-row">
-            <td class="whitespace-nowrap px-3 py-1.5 font-mono text-xs" title=d.camera_sn.clone()>
-                {dash(&d.device_sn)}
-            </td>
-            <td class="px-3 py-1.5">
+        <tr class="hover:bg-slate-50" data-testid="device-row" class:hidden=hidden>
+            <td class="whitespace-nowrap px-3 py-1.5 font-mono text-xs">{dash(&d.device_sn)}</td>
+            <td class="whitespace-nowrap px-3 py-1.5">
                 {coded(Table::Category, d.device_category_code.as_deref(), d.device_category.as_deref())}
             </td>
-            <td class="px-3 py-1.5">
+            <td class="whitespace-nowrap px-3 py-1.5">
                 {coded(Table::Class, d.device_class_code.as_deref(), d.device_class.as_deref())}
             </td>
-            <td class="px-3 py-1.5">{dash(&d.device_model)}</td>
+            <td class="px-3 py-1.5 whitespace-pre-line">{dash(&d.device_model)}</td>
             <td class="px-3 py-1.5">{dash(&d.operating_system)}</td>
-            <td class="px-3 py-1.5">
+            <td class="whitespace-nowrap px-3 py-1.5">
                 {coded(Table::Scene, d.app_scene_code.as_deref(), d.app_scene.as_deref())}
             </td>
             <td class="px-3 py-1.5">
@@ -82,19 +168,12 @@ fn DeviceRow(device: Device) -> impl IntoView {
                     "rounded bg-slate-200 px-1.5 py-0.5 text-xs text-slate-700"
                 }>{status}</span>
             </td>
-            <td class="whitespace-nowrap px-3 py-1.5 text-xs text-slate-600">
-                {dash(&d.activation_time)}
-            </td>
+            <td class="whitespace-nowrap px-3 py-1.5 text-xs text-slate-600">{dash(&d.activation_time)}</td>
             <td class="px-3 py-1.5">
-                <div class="whitespace-pre-line">
-                    {d.sub_merchant_shortname.clone().unwrap_or_else(|| {
-                        if d.sub_mchid.is_some() { "—".into() } else { "(merchant's own)".into() }
-                    })}
-                </div>
-                <div class="font-mono text-xs text-slate-500">
-                    {d.sub_mchid.clone().unwrap_or_default()}
-                </div>
+                <div class="whitespace-pre-line" data-testid="sub-name">{sub_name}</div>
+                <div class="font-mono text-xs text-slate-500" data-testid="sub-mchid">{d.sub_mchid.clone().unwrap_or_default()}</div>
             </td>
+            <td class="whitespace-nowrap px-3 py-1.5 font-mono text-xs text-slate-600">{dash(&d.camera_sn)}</td>
         </tr>
     }
 }

@@ -1,30 +1,27 @@
-//! The main page: header, the device grid with its loading and error states, and paging.
+//! The main page: the view lives in the URL; the server answers it with one page of the grid
+//! and the counts. Loading keeps the old rows visible; errors say what to do.
 
-use crate::api::{load_devices, DeviceTable, DEFAULT_PER_PAGE};
+use crate::api::{load_view, DeviceView};
+use crate::query::DeviceQuery;
 use crate::ui::device_table::DeviceGrid;
+use crate::ui::filters::{ActiveFilters, FilterPanel};
 use crate::ui::format::thousands;
+use crate::ui::pagination::Pagination;
+use crate::ui::status::StatusLine;
+use crate::ui::toolbar::Toolbar;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::use_location;
+use std::collections::HashSet;
 
 #[component]
 pub fn DevicesPage() -> impl IntoView {
-    let query = use_query_map();
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .unwrap_or(1)
-    };
-    let per_page = move || {
-        query
-            .read()
-            .get("per_page")
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .unwrap_or(DEFAULT_PER_PAGE)
-    };
-    let table = Resource::new(move || (page(), per_page()), |(p, n)| load_devices(p, n));
+    let location = use_location();
+    let search = location.search;
+    let query = Memo::new(move |_| DeviceQuery::parse(&search.get()).0);
+    let view_res = Resource::new(move || search.get(), load_view);
     let (pending, set_pending) = signal(false);
+    // Collapsed groups, by value; kept while paging.
+    let collapsed = RwSignal::new(HashSet::<String>::new());
 
     // Set only in the browser, once hydrated: end-to-end tests wait for it before clicking.
     let hydrated = RwSignal::new(false);
@@ -33,31 +30,38 @@ pub fn DevicesPage() -> impl IntoView {
     view! {
         <div class="min-h-screen" data-hydrated=move || hydrated.get().to_string()>
             <header class="border-b border-slate-200 bg-white">
-                <div class="mx-auto flex max-w-screen-2xl items-center gap-3 px-4 py-3">
+                <div class="mx-auto flex max-w-screen-2xl flex-wrap items-center gap-3 px-4 py-3">
                     <img src="/favicon.svg" alt="" class="h-7 w-7" />
                     <h1 class="text-lg font-semibold">
                         "智能设备 "
                         <span class="font-normal text-slate-500">"WeChat Pay devices"</span>
                     </h1>
-                    <span
-                        class="ml-auto text-sm text-slate-500"
-                        aria-live="polite"
-                        class:invisible=move || !pending.get()
-                    >
-                        "Loading…"
-                    </span>
+                    <div class="ml-auto flex items-center gap-3 text-sm">
+                        <span
+                            class="text-slate-500"
+                            aria-live="polite"
+                            data-testid="busy"
+                            class:invisible=move || !pending.get()
+                        >
+                            "Loading…"
+                        </span>
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                view_res.await.ok().map(|v| view! { <StatusLine status=v.status /> })
+                            })}
+                        </Transition>
+                    </div>
                 </div>
             </header>
             <main class="mx-auto max-w-screen-2xl px-4 py-4">
+                <Toolbar query />
                 <Transition
-                    fallback=|| view! { <p class="p-6 text-slate-500">"Loading devices…"</p> }
+                    fallback=|| view! { <p class="p-6 text-slate-500">"Loading devices… the first sync takes a few seconds."</p> }
                     set_pending
                 >
-                    <ErrorBoundary fallback=|errors| {
-                        view! { <LoadError errors /> }
-                    }>
+                    <ErrorBoundary fallback=|errors| view! { <LoadError errors /> }>
                         {move || Suspend::new(async move {
-                            table.await.map(|t| view! { <TableSection table=t /> })
+                            view_res.await.map(|v| view! { <Content v query collapsed /> })
                         })}
                     </ErrorBoundary>
                 </Transition>
@@ -67,64 +71,82 @@ pub fn DevicesPage() -> impl IntoView {
 }
 
 #[component]
-fn TableSection(table: DeviceTable) -> impl IntoView {
-    let (first, last) = table.row_range();
-    let summary = if table.total == 0 {
-        "No devices".to_string()
-    } else {
+fn Content(
+    v: DeviceView,
+    query: Memo<DeviceQuery>,
+    collapsed: RwSignal<HashSet<String>>,
+) -> impl IntoView {
+    let q = query.get_untracked();
+    let (first, last) = v.row_range();
+    let summary = if v.total == 0 {
+        String::new()
+    } else if v.total == v.unfiltered {
         format!(
             "Rows {}–{} of {}",
             thousands(first),
             thousands(last),
-            thousands(table.total)
+            thousands(v.total)
+        )
+    } else {
+        format!(
+            "Rows {}–{} of {} (filtered from {})",
+            thousands(first),
+            thousands(last),
+            thousands(v.total),
+            thousands(v.unfiltered)
         )
     };
-    let demo = table.demo.then(|| {
+    let notices = (!v.notices.is_empty()).then(|| {
         view! {
-            <span class="rounded bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900">
-                "Demo: simulated data"
-            </span>
+            <div role="status" class="mb-3 rounded border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="notices">
+                <ul>{v.notices.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+            </div>
         }
     });
-    let page = table.page;
-    let pages = table.page_count();
-    let per_page = table.per_page;
-    let href = move |p: u32| format!("?page={p}&per_page={per_page}");
+    let body = if v.total == 0 {
+        view! { <EmptyState v=v.clone() q=q.clone() /> }.into_any()
+    } else {
+        view! {
+            <DeviceGrid v=v.clone() query=q.clone() collapsed />
+            <Pagination v=v.clone() query=q.clone() />
+        }
+        .into_any()
+    };
     view! {
-        <div class="mb-3 flex items-center gap-3">
-            <p class="text-sm text-slate-600" data-testid="row-summary">
-                {summary}
-            </p>
-            {demo}
+        <div class="flex flex-col gap-4 lg:flex-row">
+            <FilterPanel v=v.clone() query=q.clone() />
+            <section class="min-w-0 flex-1">
+                {notices}
+                <ActiveFilters v=v.clone() query=q.clone() />
+                <p class="mb-2 text-sm text-slate-600" data-testid="row-summary">{summary}</p>
+                {body}
+            </section>
         </div>
-        <DeviceGrid rows=table.rows />
-        <nav class="mt-3 flex items-center gap-2 text-sm" aria-label="Pagination">
-            <PageLink href=href(1) enabled={page > 1} label="« First" />
-            <PageLink href=href(page.saturating_sub(1).max(1)) enabled={page > 1} label="‹ Prev" />
-            <span class="px-2 text-slate-600">{format!("Page {page} of {pages}")}</span>
-            <PageLink href=href(page + 1) enabled={page < pages} label="Next ›" />
-            <PageLink href=href(pages) enabled={page < pages} label="Last »" />
-        </nav>
     }
 }
 
 #[component]
-fn PageLink(href: String, enabled: bool, label: &'static str) -> impl IntoView {
-    if enabled {
+fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
+    if v.unfiltered == 0 {
         view! {
-            <a
-                class="rounded border border-slate-300 bg-white px-3 py-1 hover:bg-slate-100"
-                href=href
-            >
-                {label}
-            </a>
+            <div class="rounded-lg border border-slate-200 bg-white p-8 text-center" data-testid="empty">
+                <p class="font-medium">"No devices at all."</p>
+                <p class="mt-1 text-sm text-slate-600">
+                    "WeChat Pay lists no smart device for this merchant."
+                </p>
+            </div>
         }
         .into_any()
     } else {
         view! {
-            <span class="rounded border border-slate-200 px-3 py-1 text-slate-400" aria-disabled="true">
-                {label}
-            </span>
+            <div class="rounded-lg border border-slate-200 bg-white p-8 text-center" data-testid="empty">
+                <p class="font-medium">"No device matches these filters."</p>
+                <p class="mt-2 text-sm">
+                    <a class="text-emerald-700 underline" href=q.cleared().href() data-noscroll>
+                        "Clear filters"
+                    </a>
+                </p>
+            </div>
         }
         .into_any()
     }
@@ -133,14 +155,21 @@ fn PageLink(href: String, enabled: bool, label: &'static str) -> impl IntoView {
 #[component]
 fn LoadError(errors: ArcRwSignal<Errors>) -> impl IntoView {
     view! {
-        <div role="alert" class="rounded border border-red-300 bg-red-50 p-4 text-red-900">
+        <div role="alert" class="rounded border border-red-300 bg-red-50 p-4 text-red-900" data-testid="load-error">
             <p class="font-semibold">"The device list could not be loaded."</p>
             <ul class="mt-1 list-disc pl-5 text-sm">
                 {move || {
                     errors
                         .get()
                         .into_iter()
-                        .map(|(_, e)| view! { <li>{e.to_string()}</li> })
+                        .map(|(_, e)| {
+                            let text = e.to_string();
+                            let text = text
+                                .strip_prefix("error running server function: ")
+                                .unwrap_or(&text)
+                                .to_string();
+                            view! { <li>{text}</li> }
+                        })
                         .collect_view()
                 }}
             </ul>

@@ -26,3 +26,26 @@ mod tests {
         assert_eq!(thousands(1234567), "1,234,567");
     }
 }
+
+/// `125` → `"2 min ago"`.
+pub fn ago(secs: i64) -> String {
+    match secs {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h {} min ago", s / 3600, s % 3600 / 60),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod ago_tests {
+    use super::ago;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(125), "2 min ago");
+        assert_eq!(ago(3_900), "1 h 5 min ago");
+        assert_eq!(ago(200_000), "2 days ago");
+    }
+}

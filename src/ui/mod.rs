@@ -2,4 +2,25 @@
 
 pub mod device_table;
 pub mod devices_page;
+pub mod filters;
 pub mod format;
+pub mod pagination;
+pub mod status;
+pub mod toolbar;
+
+use crate::query::DeviceQuery;
+use leptos_router::NavigateOptions;
+
+/// Moves the page to another view of the grid. `replace` for typing (no history entry per
+/// keystroke); the scroll position stays.
+pub fn go_to(query: &DeviceQuery, replace: bool) {
+    let navigate = leptos_router::hooks::use_navigate();
+    navigate(
+        &format!("/{}", query.href()),
+        NavigateOptions {
+            replace,
+            scroll: false,
+            ..Default::default()
+        },
+    );
+}

@@ -1,0 +1,209 @@
+//! The filters: a searchable sub-merchant picker and checkbox lists with counts for the other
+//! filters, and the active filters as removable chips. Every choice is a link to the view with
+//! that choice toggled, so the URL always holds the view (and back/forward restore it).
+
+use crate::api::{find_sub_merchants, DeviceView};
+use crate::query::{DeviceQuery, FacetValue, Filter};
+use crate::ui::format::thousands;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::time::Duration;
+
+#[component]
+pub fn FilterPanel(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+    let sections = Filter::ALL
+        .into_iter()
+        .map(|f| {
+            let values = v.facet(f).map(|fa| fa.values.clone()).unwrap_or_default();
+            let more = v.facet(f).map(|fa| fa.more).unwrap_or(0);
+            let picker = (f == Filter::SubMchid).then(|| view! { <SubMerchantSearch query=query.clone() /> });
+            let open = f != Filter::Scene || !query.values(f).is_empty();
+            view! {
+                <details class="border-b border-slate-100 py-2" open=open data-testid=format!("facet-{}", f.param())>
+                    <summary class="cursor-pointer select-none text-sm font-semibold text-slate-700">
+                        {f.label()}
+                        {(!query.values(f).is_empty()).then(|| view! {
+                            <span class="ml-2 rounded bg-emerald-100 px-1.5 text-xs text-emerald-800">{query.values(f).len()}</span>
+                        })}
+                    </summary>
+                    {picker}
+                    <FacetList filter=f values query=query.clone() />
+                    {(more > 0).then(|| view! {
+                        <p class="mt-1 text-xs text-slate-500">{format!("and {} more: search above", thousands(more))}</p>
+                    })}
+                </details>
+            }
+        })
+        .collect_view();
+    view! {
+        <aside class="w-full shrink-0 rounded-lg border border-slate-200 bg-white px-3 py-1 lg:w-72" aria-label="Filters">
+            {sections}
+        </aside>
+    }
+}
+
+#[component]
+fn FacetList(filter: Filter, values: Vec<FacetValue>, query: DeviceQuery) -> impl IntoView {
+    view! {
+        <ul class="mt-1 max-h-72 space-y-0.5 overflow-y-auto pr-1">
+            {values
+                .into_iter()
+                .map(|fv| view! { <FacetOption filter fv query=query.clone() /> })
+                .collect_view()}
+        </ul>
+    }
+}
+
+#[component]
+fn FacetOption(filter: Filter, fv: FacetValue, query: DeviceQuery) -> impl IntoView {
+    let selected = query.is_selected(filter, &fv.value);
+    let href = query.toggled(filter, &fv.value).href();
+    let title = match filter {
+        Filter::Category | Filter::Class | Filter::Scene | Filter::SubMchid if fv.value != "-" => {
+            format!("{} ({})", fv.label, fv.value)
+        }
+        _ => fv.label.clone(),
+    };
+    let secondary = (filter == Filter::SubMchid && fv.value != "-" && fv.label != fv.value).then(|| {
+        view! { <span class="block font-mono text-[11px] text-slate-500">{fv.value.clone()}</span> }
+    });
+    view! {
+        <li>
+            <a
+                href=href
+                data-noscroll
+                role="checkbox"
+                aria-checked=selected.to_string()
+                data-value=fv.value.clone()
+                title=title
+                class="flex items-start gap-2 rounded px-1 py-0.5 text-sm hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                class:text-slate-400=fv.count == 0 && !selected
+            >
+                <span
+                    aria-hidden="true"
+                    class="mt-0.5 inline-flex h-4 w-4 shrink-0 items-center justify-center rounded border text-[10px] leading-none"
+                    class=(["border-emerald-600", "bg-emerald-600", "text-white"], selected)
+                    class=("border-slate-400", !selected)
+                >
+                    {if selected { "✓" } else { "" }}
+                </span>
+                <span class="min-w-0 flex-1">
+                    <span class="block truncate whitespace-pre-line">{fv.label.clone()}</span>
+                    {secondary}
+                </span>
+                <span class="tabular-nums text-xs text-slate-500">{thousands(fv.count)}</span>
+            </a>
+        </li>
+    }
+}
+
+/// Searches all sub-merchants (there can be thousands) by id prefix or name.
+#[component]
+fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
+    let results = RwSignal::new(None::<Result<Vec<FacetValue>, String>>);
+    let latest = RwSignal::new(String::new());
+    let qs = query.to_query_string();
+    let on_input = move |ev| {
+        let text = event_target_value(&ev);
+        latest.set(text.clone());
+        let qs = qs.clone();
+        set_timeout(
+            move || {
+                if latest.get_untracked() != text {
+                    return;
+                }
+                if text.trim().is_empty() {
+                    results.set(None);
+                    return;
+                }
+                spawn_local(async move {
+                    let found = find_sub_merchants(qs, text.clone())
+                        .await
+                        .map_err(|e| e.to_string());
+                    if latest.get_untracked() == text {
+                        results.set(Some(found));
+                    }
+                });
+            },
+            Duration::from_millis(250),
+        );
+    };
+    let q2 = query.clone();
+    view! {
+        <input
+            type="search"
+            class="mt-2 w-full rounded border border-slate-300 px-2 py-1 text-sm"
+            placeholder="Find sub-merchant: id or name"
+            aria-label="Find sub-merchant by id or name"
+            maxlength="100"
+            data-testid="sub-merchant-search"
+            on:input=on_input
+        />
+        {move || match results.get() {
+            None => ().into_any(),
+            Some(Err(e)) => view! { <p class="mt-1 text-xs text-red-700">{e}</p> }.into_any(),
+            Some(Ok(list)) if list.is_empty() => {
+                view! { <p class="mt-1 text-xs text-slate-500">"No sub-merchant matches."</p> }.into_any()
+            }
+            Some(Ok(list)) => view! {
+                <div class="mt-1 rounded border border-emerald-200 bg-emerald-50/40 p-1" data-testid="sub-merchant-results">
+                    <FacetList filter=Filter::SubMchid values=list query=q2.clone() />
+                </div>
+            }
+            .into_any(),
+        }}
+    }
+}
+
+/// The active filters as chips; each removes itself. "Clear all" keeps grouping and sorting.
+#[component]
+pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+    if !query.is_filtered() {
+        return ().into_any();
+    }
+    let label_of = |f: Filter, value: &str| -> String {
+        v.facet(f)
+            .and_then(|fa| fa.values.iter().find(|fv| fv.value == value))
+            .map(|fv| fv.label.clone())
+            .unwrap_or_else(|| value.to_string())
+    };
+    let mut chips: Vec<(String, String)> = Vec::new();
+    for f in Filter::ALL {
+        for value in query.values(f) {
+            let name = label_of(f, value);
+            let text = if f == Filter::SubMchid && value != "-" && name != *value {
+                format!("{}: {name} ({value})", f.label())
+            } else {
+                format!("{}: {name}", f.label())
+            };
+            chips.push((text, query.toggled(f, value).href()));
+        }
+    }
+    if !query.q.is_empty() {
+        chips.push((format!("Search: “{}”", query.q), query.with_q("").href()));
+    }
+    view! {
+        <div class="mb-2 flex flex-wrap items-center gap-2" data-testid="chips">
+            {chips
+                .into_iter()
+                .map(|(text, href)| {
+                    view! {
+                        <a
+                            href=href
+                            data-noscroll
+                            class="inline-flex items-center gap-1 rounded-full border border-emerald-300 bg-emerald-50 px-2.5 py-0.5 text-xs text-emerald-900 hover:bg-emerald-100"
+                            aria-label=format!("Remove filter {text}")
+                        >
+                            <span class="max-w-64 truncate">{text.clone()}</span>
+                            <span aria-hidden="true">"×"</span>
+                        </a>
+                    }
+                })
+                .collect_view()}
+            <a href=query.cleared().href() data-noscroll class="text-xs text-slate-600 underline" data-testid="clear-all">
+                "Clear all"
+            </a>
+        </div>
+    }
+    .into_any()
+}

@@ -1,0 +1,43 @@
+//! Paging: real links (they work before hydration), and the page size.
+
+use crate::api::DeviceView;
+use crate::query::DeviceQuery;
+use crate::ui::format::thousands;
+use leptos::prelude::*;
+
+#[component]
+pub fn Pagination(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+    let page = v.page;
+    let pages = v.page_count();
+    let link = |p: u32| query.with_page(p).href();
+    view! {
+        <nav class="mt-3 flex flex-wrap items-center gap-2 text-sm" aria-label="Pagination">
+            <PageLink href=link(1) enabled={page > 1} label="« First" />
+            <PageLink href=link(page.saturating_sub(1).max(1)) enabled={page > 1} label="‹ Prev" />
+            <span class="px-2 text-slate-600" data-testid="page-of">
+                {format!("Page {} of {}", thousands(page as usize), thousands(pages as usize))}
+            </span>
+            <PageLink href=link(page + 1) enabled={page < pages} label="Next ›" />
+            <PageLink href=link(pages) enabled={page < pages} label="Last »" />
+        </nav>
+    }
+}
+
+#[component]
+fn PageLink(href: String, enabled: bool, label: &'static str) -> impl IntoView {
+    if enabled {
+        view! {
+            <a class="rounded border border-slate-300 bg-white px-3 py-1 hover:bg-slate-100" href=href>
+                {label}
+            </a>
+        }
+        .into_any()
+    } else {
+        view! {
+            <span class="rounded border border-slate-200 px-3 py-1 text-slate-400" aria-disabled="true">
+                {label}
+            </span>
+        }
+        .into_any()
+    }
+}
