@@ -8,6 +8,8 @@ pub mod app;
 #[cfg(feature = "ssr")]
 pub mod cli;
 pub mod codes;
+#[cfg(feature = "ssr")]
+pub mod export;
 pub mod model;
 pub mod query;
 pub mod ui;

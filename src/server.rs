@@ -154,6 +154,7 @@ pub fn router(leptos_options: leptos::config::LeptosOptions, state: AppState) ->
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
+        .merge(crate::export::routes(state))
 }
 
 /// Builds the client and the sync service: against the embedded simulator without credentials,

@@ -1,19 +1,17 @@
 //! The WeChat Pay protocol over real HTTP: our client against our simulator.
 #![cfg(feature = "ssr")]
 
+mod common;
+
+use common::keys;
+
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::time::Duration;
 use wxpay_devices::simulator::keys::SimKeys;
 use wxpay_devices::simulator::service::{Fault, Simulator, SimulatorOptions};
 use wxpay_devices::wechatpay::client::{CertificateRefresh, WxPayClient};
 use wxpay_devices::wechatpay::error::{ApiCode, VerifyError, WxPayError};
 use wxpay_devices::wechatpay::signer::{authorization, new_nonce, unix_now, RequestMessage};
-
-fn keys() -> SimKeys {
-    static KEYS: OnceLock<SimKeys> = OnceLock::new();
-    KEYS.get_or_init(|| SimKeys::generate().unwrap()).clone()
-}
 
 async fn start(options: SimulatorOptions) -> (Simulator, String) {
     let sim = Simulator::new(keys(), options);

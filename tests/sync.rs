@@ -1,45 +1,20 @@
 //! The sync engine against the simulator over HTTP.
 #![cfg(feature = "ssr")]
 
+mod common;
+
+use common::{fast_retries, setup};
+
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wxpay_devices::model::Device;
-use wxpay_devices::simulator::keys::SimKeys;
-use wxpay_devices::simulator::service::{RequestRecord, Simulator, SimulatorOptions};
+use wxpay_devices::simulator::service::{RequestRecord, SimulatorOptions};
 use wxpay_devices::sync::error::SyncError;
 use wxpay_devices::sync::fetch::FetchConfig;
 use wxpay_devices::sync::service::{SyncService, SyncSettings};
 use wxpay_devices::wechatpay::client::WxPayClient;
-
-fn keys() -> SimKeys {
-    static KEYS: OnceLock<SimKeys> = OnceLock::new();
-    KEYS.get_or_init(|| SimKeys::generate().unwrap()).clone()
-}
-
-fn fast_retries() -> SyncSettings {
-    SyncSettings {
-        fetch: FetchConfig {
-            backoff_base: Duration::from_millis(10),
-            backoff_max: Duration::from_millis(100),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-async fn setup(
-    options: SimulatorOptions,
-    settings: SyncSettings,
-    dir: Option<PathBuf>,
-) -> (Simulator, Arc<SyncService>) {
-    let sim = Simulator::new(keys(), options);
-    let url = sim.spawn_local().await.unwrap();
-    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(Arc::new(client), "test-source".into(), true, settings, dir);
-    (sim, service)
-}
 
 fn sns(devices: &[Device]) -> Vec<String> {
     devices

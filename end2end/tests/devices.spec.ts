@@ -1,5 +1,6 @@
 import { test, expect, openHydrated } from "./fixtures";
 import type { Page } from "@playwright/test";
+import { readFileSync } from "fs";
 
 /** The total of the view, from "Rows a–b of N (filtered from M)". */
 async function total(page: Page): Promise<number> {
@@ -132,4 +133,32 @@ test("an empty result says so and offers to clear; bad parameters are noticed", 
   await expect(page.getByTestId("notices")).toContainText('Ignored category="abc"');
   await page.getByRole("link", { name: "Clear filters" }).click();
   await expect(page.getByTestId("row-summary")).toHaveText("Rows 1–50 of 3,000");
+});
+
+test("Export downloads the current view with as many rows as the grid's total", async ({ page }) => {
+  await openHydrated(page, "/?os=LINUX&group=category&page=2");
+  const expected = await total(page);
+  await page.getByTestId("export-menu").locator("summary").click();
+  await expect(page.getByTestId("export-csv")).toContainText(`${expected.toLocaleString("en-US")} rows`);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
+  expect(download.suggestedFilename()).toMatch(/^devices-all-\d{8}-\d{4}\.csv$/);
+  const path = await download.path();
+  const text = readFileSync(path!, "utf8");
+  expect(text.charCodeAt(0)).toBe(0xfeff);
+  // Count records, not lines: quoted cells may hold newlines.
+  let records = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') quoted = !quoted;
+    else if (c === "\n" && !quoted) records++;
+  }
+  expect(records - 1).toBe(expected);
+  expect(text.split("\r\n")[0].replace(/^\ufeff/, "")).toBe(
+    "device_sn,camera_sn,device_category_code,device_category,device_class_code,device_class,device_model,app_scene_code,app_scene,operating_system,activation_status,activation_time,mchid,merchant_shortname,sub_mchid,sub_merchant_shortname",
+  );
+
+  // The menu stays open after a download.
+  const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-xlsx").click()]);
+  expect(xlsx.suggestedFilename()).toMatch(/^devices-all-\d{8}-\d{4}\.xlsx$/);
 });

@@ -4,6 +4,7 @@
 use crate::api::{load_view, DeviceView};
 use crate::query::DeviceQuery;
 use crate::ui::device_table::DeviceGrid;
+use crate::ui::export_menu::ExportMenu;
 use crate::ui::filters::{ActiveFilters, FilterPanel};
 use crate::ui::format::thousands;
 use crate::ui::pagination::Pagination;
@@ -118,7 +119,12 @@ fn Content(
             <section class="min-w-0 flex-1">
                 {notices}
                 <ActiveFilters v=v.clone() query=q.clone() />
-                <p class="mb-2 text-sm text-slate-600" data-testid="row-summary">{summary}</p>
+                <div class="mb-2 flex items-center gap-3">
+                    <p class="text-sm text-slate-600" data-testid="row-summary">{summary}</p>
+                    <div class="ml-auto">
+                        {(v.total > 0).then(|| view! { <ExportMenu query=q.clone() rows=v.total /> })}
+                    </div>
+                </div>
                 {body}
             </section>
         </div>

@@ -1,0 +1,50 @@
+//! Shared by the HTTP tests: one key set per test binary, and a simulator with a sync service
+//! that talks to it through the real client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use wxpay_devices::simulator::keys::SimKeys;
+use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
+use wxpay_devices::sync::fetch::FetchConfig;
+use wxpay_devices::sync::service::{SyncService, SyncSettings};
+use wxpay_devices::wechatpay::client::WxPayClient;
+
+pub fn keys() -> SimKeys {
+    static KEYS: OnceLock<SimKeys> = OnceLock::new();
+    KEYS.get_or_init(|| SimKeys::generate().unwrap()).clone()
+}
+
+/// Sync settings with quick retries, so fault tests stay short.
+pub fn fast_retries() -> SyncSettings {
+    SyncSettings {
+        fetch: FetchConfig {
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// A simulator on a loopback port and a sync service that reads it.
+pub async fn setup(
+    options: SimulatorOptions,
+    settings: SyncSettings,
+    dir: Option<PathBuf>,
+) -> (Simulator, Arc<SyncService>) {
+    let sim = Simulator::new(keys(), options);
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let service = SyncService::new(Arc::new(client), "test-source".into(), true, settings, dir);
+    (sim, service)
+}
+
+/// Serves `router` on a loopback port; returns its base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}

@@ -1,0 +1,230 @@
+//! The export over HTTP: the files hold exactly the rows of the view, in its order.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{fast_retries, serve, setup};
+use wxpay_devices::export::{guard_formula, routes, TITLES};
+use wxpay_devices::model::{Device, FIELD_NAMES};
+use wxpay_devices::query::apply::{run, SnapshotIndex};
+use wxpay_devices::query::DeviceQuery;
+use wxpay_devices::server::AppState;
+use wxpay_devices::simulator::service::SimulatorOptions;
+
+/// What the grid's query function says the view holds, as cell strings.
+fn expected(devices: &[Device], query: &str) -> Vec<Vec<String>> {
+    let index = SnapshotIndex::build(std::sync::Arc::new(devices.to_vec()));
+    let out = run(&index, &DeviceQuery::parse(query).0);
+    out.order
+        .iter()
+        .map(|i| {
+            devices[*i as usize]
+                .fields()
+                .iter()
+                .map(|f| f.unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+async fn start(devices: usize) -> (String, Vec<Device>) {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let url = serve(routes(AppState::new(service))).await;
+    (url, sim.devices().to_vec())
+}
+
+#[tokio::test]
+async fn csv_holds_exactly_the_views_rows_in_order() {
+    let (url, devices) = start(2_500).await;
+    let sub = devices
+        .iter()
+        .filter_map(|d| d.sub_mchid.clone())
+        .next()
+        .unwrap();
+    for view in [
+        format!("sub_mchid={sub}"),
+        "category=2&category=1&os=ANDROID&status=ACTIVATED&q=pro".into(),
+        "group=sub_merchant&sort=activation_time&dir=desc&page=3&per_page=10".into(),
+        "q=%3Cscript%3E".into(),
+        String::new(),
+    ] {
+        let response = reqwest::get(format!("{url}/export.csv?{view}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/csv; charset=utf-8"
+        );
+        let disposition = response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            disposition.starts_with("attachment; filename=\"devices-"),
+            "{disposition}"
+        );
+        assert!(
+            disposition.contains("filename*=UTF-8''devices-"),
+            "{disposition}"
+        );
+        if view.starts_with("sub_mchid=") {
+            assert!(
+                disposition.contains(&format!("devices-{sub}-")),
+                "{disposition}"
+            );
+        }
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 BOM");
+        assert!(
+            bytes.windows(2).filter(|w| w == b"\r\n").count() > 0,
+            "CRLF"
+        );
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(&bytes[3..]);
+        assert_eq!(
+            reader.headers().unwrap().iter().collect::<Vec<_>>(),
+            FIELD_NAMES
+        );
+        let got: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        let want: Vec<Vec<String>> = expected(&devices, &view)
+            .into_iter()
+            .map(|row| row.iter().map(|c| guard_formula(c).into_owned()).collect())
+            .collect();
+        assert_eq!(got.len(), want.len(), "{view}: every page, not just one");
+        assert_eq!(got, want, "{view}");
+        assert!(!want.is_empty(), "{view} has rows");
+    }
+}
+
+#[tokio::test]
+async fn hostile_values_round_trip_apart_from_the_formula_guard() {
+    let (url, devices) = start(3_000).await;
+    let bytes = reqwest::get(format!("{url}/export.csv"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let names: Vec<&str> = rows.iter().map(|r| &r[15]).collect();
+    for hostile in [
+        "Smith, Jones & Co",
+        "\"引号\"餐厅",
+        "两行\n名称",
+        "🍜 拉面馆 🍜",
+        "<script>alert('xss')</script>便利店",
+    ] {
+        assert!(names.contains(&hostile), "{hostile:?} exactly");
+    }
+    assert!(names.contains(&"'=HYPERLINK(\"http://example.invalid\",\"点我\")"));
+    assert!(
+        names.contains(&"'+86 热线店")
+            && names.contains(&"'-10% 折扣店")
+            && names.contains(&"'@home 家居")
+    );
+    assert!(rows.iter().any(|r| &r[6] == "'=1+1"));
+    assert_eq!(rows.len(), devices.len());
+}
+
+#[tokio::test]
+async fn xlsx_reads_back_with_the_same_rows() {
+    use calamine::{Reader, Xlsx};
+    let (url, devices) = start(1_500).await;
+    let view = "os=LINUX&group=category&sort=device_sn";
+    let response = reqwest::get(format!("{url}/export.xlsx?{view}"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = response.bytes().await.unwrap();
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(book.sheet_names(), ["Devices", "View"]);
+    let sheet = book.worksheet_range("Devices").unwrap();
+    let mut rows = sheet.rows();
+    let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
+    assert_eq!(header, TITLES);
+    let got: Vec<Vec<String>> = rows
+        .map(|r| {
+            let mut cells: Vec<String> = r.iter().map(|c| c.to_string()).collect();
+            cells.resize(16, String::new());
+            cells
+        })
+        .collect();
+    let want = expected(&devices, view);
+    assert_eq!(got.len(), want.len());
+    assert_eq!(
+        got, want,
+        "values exact: strings are never evaluated, so no guard is needed"
+    );
+    let about = book.worksheet_range("View").unwrap();
+    let text: Vec<String> = about
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("=")
+        })
+        .collect();
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("Filter: Operating system=LINUX")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("Data synced at=") && l.ends_with("+08:00")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|l| l == &format!("Rows={}", want.len())),
+        "{text:?}"
+    );
+}
+
+#[tokio::test]
+async fn before_any_data_an_export_answers_503_never_a_partial_file() {
+    let settings = wxpay_devices::sync::service::SyncSettings {
+        fetch: wxpay_devices::sync::fetch::FetchConfig {
+            max_attempts: 1,
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    let (_sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            error_rate: 1.0,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let url = serve(routes(AppState::new(service))).await;
+    for path in ["/export.csv", "/export.xlsx?os=LINUX"] {
+        let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(text.starts_with("No device data to export yet"), "{text}");
+        assert!(text.contains("SYSTEM_ERROR"), "{text}");
+    }
+}
