@@ -1,0 +1,201 @@
+//! The figures in BENCHMARKS.md: sync against the simulator at the real rate limit, the query
+//! model on 100,000 devices, memory held, and export times. Run with
+//! `cargo bench --features ssr` (add `-- quick` to skip the two 20,000-device syncs).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wxpay_devices::query::apply::{run, SnapshotIndex};
+use wxpay_devices::query::DeviceQuery;
+use wxpay_devices::server::AppState;
+use wxpay_devices::simulator::dataset::{generate, DatasetSpec};
+use wxpay_devices::simulator::keys::SimKeys;
+use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
+use wxpay_devices::sync::service::{SyncService, SyncSettings};
+use wxpay_devices::sync::snapshot::{self, Snapshot, FORMAT};
+use wxpay_devices::wechatpay::client::WxPayClient;
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_048_576.0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
+    let sim = Simulator::new(keys.clone(), SimulatorOptions { devices, latency: Duration::from_millis(150), error_rate, ..Default::default() });
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let service = SyncService::new(Arc::new(client), "bench".into(), true, SyncSettings::default(), None);
+    let start = Instant::now();
+    let snap = service.snapshot().await.unwrap().snapshot;
+    let took = start.elapsed();
+    let log = sim.log();
+    let limited = log.iter().filter(|r| r.status == 429).count();
+    let errors = log.iter().filter(|r| r.status == 500).count();
+    let times: Vec<Instant> = log.iter().map(|r| r.at).collect();
+    let busiest = (0..times.len()).map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1)).count()).max().unwrap_or(0);
+    let unique: std::collections::HashSet<_> = snap.devices.iter().map(|d| d.device_sn.clone()).collect();
+    println!(
+        "sync {devices} devices, 150 ms latency, {:.0} % SYSTEM_ERROR: {:.2} s, {} requests ({errors} injected errors retried), {limited} × 429, busiest second {busiest} requests, {} devices ({} unique, {} expected)",
+        error_rate * 100.0,
+        took.as_secs_f64(),
+        log.len(),
+        snap.devices.len(),
+        unique.len(),
+        devices
+    );
+}
+
+async fn cold_views(keys: &SimKeys) {
+    let n = 5_000;
+    let sim = Simulator::new(keys.clone(), SimulatorOptions { devices: n, latency: Duration::from_millis(50), ..Default::default() });
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let service = SyncService::new(Arc::new(client), "bench".into(), true, SyncSettings::default(), None);
+    let state = AppState::new(service);
+    let views = futures::future::join_all((0..100).map(|i| {
+        let s = state.clone();
+        async move { s.view(&format!("page={}", i % 7 + 1)).await.map(|v| v.total) }
+    }))
+    .await;
+    assert!(views.iter().all(|v| v.as_ref().ok() == Some(&n)));
+    println!("100 concurrent page views on a cold cache ({n} devices): {} upstream requests (ceil(N/100) = {})", sim.log().len(), n.div_ceil(100));
+    sim.clear_log();
+    for _ in 0..100 {
+        state.view("os=LINUX").await.unwrap();
+    }
+    println!("100 views inside the TTL: {} upstream requests", sim.log().len());
+}
+
+fn query_bench() {
+    let n = 100_000;
+    let before = LIVE.load(Ordering::Relaxed);
+    let devices = Arc::new(generate(&DatasetSpec { devices: n, ..Default::default() }));
+    let held = LIVE.load(Ordering::Relaxed) - before;
+    let t = Instant::now();
+    let index = SnapshotIndex::build(devices.clone());
+    let build = t.elapsed();
+    let with_index = LIVE.load(Ordering::Relaxed) - before;
+    println!("{n} devices held in {} (the snapshot), {} with the query index; index built in {:.0} ms", mb(held), mb(with_index), build.as_secs_f64() * 1000.0);
+    let sub = devices.iter().find_map(|d| d.sub_mchid.clone()).unwrap();
+    let views = [
+        ("no filter, page 1".to_string(), String::new()),
+        ("one sub_mchid".into(), format!("sub_mchid={sub}")),
+        ("filters + facets + group + sort + page".into(), "category=2&category=1&os=ANDROID&status=ACTIVATED&group=class&sort=activation_time&dir=desc&page=3".into()),
+        ("text search + group by sub-merchant + sort".into(), "q=pro&group=sub_merchant&sort=device_model".into()),
+        ("sort by device SN, last page".into(), "sort=device_sn&page=2000".into()),
+    ];
+    for (name, qs) in views {
+        let q = DeviceQuery::parse(&qs).0;
+        let first = Instant::now();
+        let out = run(&index, &q);
+        let first = first.elapsed();
+        let times: Vec<Duration> = (0..41)
+            .map(|_| {
+                let t = Instant::now();
+                let out = run(&index, &q);
+                std::hint::black_box(out.page_range(q.page, q.per_page));
+                t.elapsed()
+            })
+            .collect();
+        println!(
+            "query on {n}: {name}: median {:.2} ms (first run {:.1} ms, includes lazy sort ranks/search text), {} rows",
+            median(times).as_secs_f64() * 1000.0,
+            first.as_secs_f64() * 1000.0,
+            out.total()
+        );
+    }
+    let after_queries = LIVE.load(Ordering::Relaxed) - before;
+    println!("after the queries (lazy sort ranks and search text built): {}", mb(after_queries));
+}
+
+async fn export_bench() {
+    let n = 100_000;
+    let dir = std::env::temp_dir().join(format!("wxpay-bench-{}", std::process::id()));
+    let devices = generate(&DatasetSpec { devices: n, ..Default::default() });
+    let snap = Snapshot { format: FORMAT, source: "bench-export".into(), synced_at: wxpay_devices::wechatpay::signer::unix_now(), sync_millis: 0, total_count: Some(n as u64), received: n, duplicates: 0, requests: 1000, devices: Arc::new(devices) };
+    // As after a restart: the saved snapshot is served, no upstream request.
+    let slug: String = "bench-export".chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    snapshot::save(&dir.join(format!("snapshot-{slug}.json")), &snap).unwrap();
+    drop(snap);
+    let keys = SimKeys::generate().unwrap();
+    let sim = Simulator::new(keys, SimulatorOptions { devices: 0, ..Default::default() });
+    let url = sim.spawn_local().await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+    let service = SyncService::new(Arc::new(client), "bench-export".into(), true, SyncSettings::default(), Some(dir.clone()));
+    service.load_saved().await.unwrap();
+    let state = AppState::new(service);
+    state.view("").await.unwrap(); // index built
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, wxpay_devices::export::routes(state)).await.unwrap() });
+    let http = reqwest::Client::new();
+    for (path, label) in [("/export.csv", "CSV"), ("/export.csv?group=category&sort=activation_time&dir=desc", "CSV grouped + sorted"), ("/export.xlsx", "XLSX")] {
+        let mut times = Vec::new();
+        let mut peak_extra = 0;
+        let mut size = 0;
+        for _ in 0..3 {
+            let base = LIVE.load(Ordering::Relaxed);
+            PEAK.store(base, Ordering::Relaxed);
+            let t = Instant::now();
+            let mut response = http.get(format!("http://{addr}{path}")).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let mut bytes = 0;
+            while let Some(chunk) = response.chunk().await.unwrap() {
+                bytes += chunk.len();
+            }
+            times.push(t.elapsed());
+            peak_extra = peak_extra.max(PEAK.load(Ordering::Relaxed).saturating_sub(base));
+            size = bytes;
+        }
+        println!(
+            "export {label} of {n} rows over HTTP: median {:.2} s, {} file, peak extra heap while exporting {}",
+            median(times).as_secs_f64(),
+            mb(size),
+            mb(peak_extra)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let keys = SimKeys::generate().unwrap();
+        if !quick {
+            sync_run(&keys, 20_000, 0.0).await;
+            sync_run(&keys, 20_000, 0.02).await;
+        }
+        cold_views(&keys).await;
+    });
+    query_bench();
+    rt.block_on(export_bench());
+}
