@@ -1,6 +1,7 @@
 //! The figures in BENCHMARKS.md: sync against the simulator at the real rate limit, the query
 //! model on 100,000 devices, memory held, and export times. Run with
-//! `cargo bench --features ssr` (add `-- quick` to skip the two 20,000-device syncs).
+//! `cargo bench --features ssr` (add `-- quick` to skip the two 20,000-device syncs, or
+//! `-- sync` for the syncs only).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,10 +50,24 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
-    let sim = Simulator::new(keys.clone(), SimulatorOptions { devices, latency: Duration::from_millis(150), error_rate, ..Default::default() });
+    let sim = Simulator::new(
+        keys.clone(),
+        SimulatorOptions {
+            devices,
+            latency: Duration::from_millis(150),
+            error_rate,
+            ..Default::default()
+        },
+    );
     let url = sim.spawn_local().await.unwrap();
     let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(Arc::new(client), "bench".into(), true, SyncSettings::default(), None);
+    let service = SyncService::new(
+        Arc::new(client),
+        "bench".into(),
+        true,
+        SyncSettings::default(),
+        None,
+    );
     let start = Instant::now();
     let snap = service.snapshot().await.unwrap().snapshot;
     let took = start.elapsed();
@@ -60,8 +75,17 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
     let limited = log.iter().filter(|r| r.status == 429).count();
     let errors = log.iter().filter(|r| r.status == 500).count();
     let times: Vec<Instant> = log.iter().map(|r| r.at).collect();
-    let busiest = (0..times.len()).map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1)).count()).max().unwrap_or(0);
-    let unique: std::collections::HashSet<_> = snap.devices.iter().map(|d| d.device_sn.clone()).collect();
+    let busiest = (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let unique: std::collections::HashSet<_> =
+        snap.devices.iter().map(|d| d.device_sn.clone()).collect();
     println!(
         "sync {devices} devices, 150 ms latency, {:.0} % SYSTEM_ERROR: {:.2} s, {} requests ({errors} injected errors retried), {limited} × 429, busiest second {busiest} requests, {} devices ({} unique, {} expected)",
         error_rate * 100.0,
@@ -75,14 +99,31 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
 
 async fn cold_views(keys: &SimKeys) {
     let n = 5_000;
-    let sim = Simulator::new(keys.clone(), SimulatorOptions { devices: n, latency: Duration::from_millis(50), ..Default::default() });
+    let sim = Simulator::new(
+        keys.clone(),
+        SimulatorOptions {
+            devices: n,
+            latency: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
     let url = sim.spawn_local().await.unwrap();
     let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(Arc::new(client), "bench".into(), true, SyncSettings::default(), None);
+    let service = SyncService::new(
+        Arc::new(client),
+        "bench".into(),
+        true,
+        SyncSettings::default(),
+        None,
+    );
     let state = AppState::new(service);
     let views = futures::future::join_all((0..100).map(|i| {
         let s = state.clone();
-        async move { s.view(&format!("page={}", i % 7 + 1)).await.map(|v| v.total) }
+        async move {
+            s.view(&format!("page={}", i % 7 + 1))
+                .await
+                .map(|v| v.total)
+        }
     }))
     .await;
     assert!(views.iter().all(|v| v.as_ref().ok() == Some(&n)));
@@ -91,19 +132,30 @@ async fn cold_views(keys: &SimKeys) {
     for _ in 0..100 {
         state.view("os=LINUX").await.unwrap();
     }
-    println!("100 views inside the TTL: {} upstream requests", sim.log().len());
+    println!(
+        "100 views inside the TTL: {} upstream requests",
+        sim.log().len()
+    );
 }
 
 fn query_bench() {
     let n = 100_000;
     let before = LIVE.load(Ordering::Relaxed);
-    let devices = Arc::new(generate(&DatasetSpec { devices: n, ..Default::default() }));
+    let devices = Arc::new(generate(&DatasetSpec {
+        devices: n,
+        ..Default::default()
+    }));
     let held = LIVE.load(Ordering::Relaxed) - before;
     let t = Instant::now();
     let index = SnapshotIndex::build(devices.clone());
     let build = t.elapsed();
     let with_index = LIVE.load(Ordering::Relaxed) - before;
-    println!("{n} devices held in {} (the snapshot), {} with the query index; index built in {:.0} ms", mb(held), mb(with_index), build.as_secs_f64() * 1000.0);
+    println!(
+        "{n} devices held in {} (the snapshot), {} with the query index; index built in {:.0} ms",
+        mb(held),
+        mb(with_index),
+        build.as_secs_f64() * 1000.0
+    );
     let sub = devices.iter().find_map(|d| d.sub_mchid.clone()).unwrap();
     let views = [
         ("no filter, page 1".to_string(), String::new()),
@@ -133,31 +185,73 @@ fn query_bench() {
         );
     }
     let after_queries = LIVE.load(Ordering::Relaxed) - before;
-    println!("after the queries (lazy sort ranks and search text built): {}", mb(after_queries));
+    println!(
+        "after the queries (lazy sort ranks and search text built): {}",
+        mb(after_queries)
+    );
 }
 
 async fn export_bench() {
     let n = 100_000;
     let dir = std::env::temp_dir().join(format!("wxpay-bench-{}", std::process::id()));
-    let devices = generate(&DatasetSpec { devices: n, ..Default::default() });
-    let snap = Snapshot { format: FORMAT, source: "bench-export".into(), synced_at: wxpay_devices::wechatpay::signer::unix_now(), sync_millis: 0, total_count: Some(n as u64), received: n, duplicates: 0, requests: 1000, devices: Arc::new(devices) };
+    let devices = generate(&DatasetSpec {
+        devices: n,
+        ..Default::default()
+    });
+    let snap = Snapshot {
+        format: FORMAT,
+        source: "bench-export".into(),
+        synced_at: wxpay_devices::wechatpay::signer::unix_now(),
+        sync_millis: 0,
+        total_count: Some(n as u64),
+        received: n,
+        duplicates: 0,
+        requests: 1000,
+        devices: Arc::new(devices),
+    };
     // As after a restart: the saved snapshot is served, no upstream request.
-    let slug: String = "bench-export".chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let slug: String = "bench-export"
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
     snapshot::save(&dir.join(format!("snapshot-{slug}.json")), &snap).unwrap();
     drop(snap);
     let keys = SimKeys::generate().unwrap();
-    let sim = Simulator::new(keys, SimulatorOptions { devices: 0, ..Default::default() });
+    let sim = Simulator::new(
+        keys,
+        SimulatorOptions {
+            devices: 0,
+            ..Default::default()
+        },
+    );
     let url = sim.spawn_local().await.unwrap();
     let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(Arc::new(client), "bench-export".into(), true, SyncSettings::default(), Some(dir.clone()));
+    let service = SyncService::new(
+        Arc::new(client),
+        "bench-export".into(),
+        true,
+        SyncSettings::default(),
+        Some(dir.clone()),
+    );
     service.load_saved().await.unwrap();
     let state = AppState::new(service);
     state.view("").await.unwrap(); // index built
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, wxpay_devices::export::routes(state)).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, wxpay_devices::export::routes(state))
+            .await
+            .unwrap()
+    });
     let http = reqwest::Client::new();
-    for (path, label) in [("/export.csv", "CSV"), ("/export.csv?group=category&sort=activation_time&dir=desc", "CSV grouped + sorted"), ("/export.xlsx", "XLSX")] {
+    for (path, label) in [
+        ("/export.csv", "CSV"),
+        (
+            "/export.csv?group=category&sort=activation_time&dir=desc",
+            "CSV grouped + sorted",
+        ),
+        ("/export.xlsx", "XLSX"),
+    ] {
         let mut times = Vec::new();
         let mut peak_extra = 0;
         let mut size = 0;
@@ -165,7 +259,11 @@ async fn export_bench() {
             let base = LIVE.load(Ordering::Relaxed);
             PEAK.store(base, Ordering::Relaxed);
             let t = Instant::now();
-            let mut response = http.get(format!("http://{addr}{path}")).send().await.unwrap();
+            let mut response = http
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status(), 200);
             let mut bytes = 0;
             while let Some(chunk) = response.chunk().await.unwrap() {
@@ -187,7 +285,11 @@ async fn export_bench() {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let only_sync = std::env::args().any(|a| a == "sync");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let keys = SimKeys::generate().unwrap();
         if !quick {
@@ -196,6 +298,9 @@ fn main() {
         }
         cold_views(&keys).await;
     });
+    if only_sync {
+        return;
+    }
     query_bench();
     rt.block_on(export_bench());
 }

@@ -239,7 +239,9 @@ pub fn xlsx_bytes(
         .set_border_bottom(FormatBorder::Thin);
     // Constant memory: rows go to a temporary file as they are written (100,000 rows would
     // otherwise hold some 350 MB).
-    let sheet = book.add_worksheet_with_constant_memory()?.set_name("Devices")?;
+    let sheet = book
+        .add_worksheet_with_constant_memory()?
+        .set_name("Devices")?;
     for (col, title) in TITLES.iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, *title, &bold)?;
     }

@@ -461,3 +461,45 @@ async fn wait_until(cond: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_sync_retried_after_a_failure_does_not_refetch_pages_it_has() {
+    let settings = SyncSettings {
+        manual_min_interval: Duration::ZERO,
+        fetch: FetchConfig {
+            max_attempts: 1,
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 3_000,
+            failing_offsets: vec![2_500],
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let failed = service.snapshot().await;
+    assert!(
+        failed.is_err(),
+        "page 25 fails and is not retried: the first sync fails"
+    );
+    wait_until(|| !service.status().running).await;
+    let fetched_before = sim.log().iter().filter(|r| r.status == 200).count();
+    assert!(fetched_before > 0);
+    sim.update_options(|o| o.failing_offsets.clear());
+    sim.clear_log();
+    service.refresh_now().await.unwrap();
+    wait_until(|| service.status().devices == 3_000).await;
+    let second = sim.log().len();
+    assert!(
+        second < 30,
+        "{second} requests: pages already fetched came from the page cache"
+    );
+    assert!(second + fetched_before >= 30, "{second} + {fetched_before}");
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(sns(&snap.devices), sns(&sim.devices()));
+}

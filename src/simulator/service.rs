@@ -58,6 +58,8 @@ pub struct SimulatorOptions {
     /// merchant registered since late 2024).
     pub certificates: bool,
     pub fault: Fault,
+    /// Device-list requests at these offsets always get `SYSTEM_ERROR`.
+    pub failing_offsets: Vec<u64>,
 }
 
 impl Default for SimulatorOptions {
@@ -71,6 +73,7 @@ impl Default for SimulatorOptions {
             per_second_limit: 20,
             certificates: true,
             fault: Fault::None,
+            failing_offsets: Vec::new(),
         }
     }
 }
@@ -523,7 +526,10 @@ async fn list_devices(
     if !options.latency.is_zero() {
         tokio::time::sleep(options.latency).await;
     }
-    if options.error_rate > 0.0 && rand::thread_rng().gen_bool(options.error_rate.clamp(0.0, 1.0)) {
+    let injected = options.failing_offsets.contains(&offset)
+        || (options.error_rate > 0.0
+            && rand::thread_rng().gen_bool(options.error_rate.clamp(0.0, 1.0)));
+    if injected {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "SYSTEM_ERROR",

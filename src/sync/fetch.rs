@@ -31,7 +31,9 @@ pub struct FetchConfig {
 impl Default for FetchConfig {
     fn default() -> Self {
         FetchConfig {
-            concurrency: 8,
+            // As many as the limiter lets out in one window: with 150 ms latency, fewer in
+            // flight would spread each window's 20 requests over several round trips.
+            concurrency: 20,
             max_attempts: 6,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(8),
