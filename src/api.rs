@@ -29,6 +29,8 @@ pub struct DeviceView {
     /// Parameters that were ignored, as sentences.
     pub notices: Vec<String>,
     pub status: SyncStatus,
+    /// Sign-in is required (the page offers "Sign out").
+    pub auth_enabled: bool,
 }
 
 impl DeviceView {
@@ -53,6 +55,15 @@ impl DeviceView {
 /// The longest query string a server function takes.
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
 
+/// An error with an HTTP status: 400 for bad arguments, 503 while no data can be served.
+#[cfg(feature = "ssr")]
+fn failed(status: axum::http::StatusCode, message: impl Into<String>) -> ServerFnError {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+    ServerFnError::new(message.into())
+}
+
 #[cfg(feature = "ssr")]
 fn state() -> Result<crate::server::AppState, ServerFnError> {
     use_context::<crate::server::AppState>()
@@ -62,10 +73,17 @@ fn state() -> Result<crate::server::AppState, ServerFnError> {
 /// The grid's view for a query string (the page URL's, without `?`).
 #[server(input = Json)]
 pub async fn load_view(query: String) -> Result<DeviceView, ServerFnError> {
+    use axum::http::StatusCode;
     if query.len() > MAX_QUERY_BYTES {
-        return Err(ServerFnError::new("the view's address is too long"));
+        return Err(failed(
+            StatusCode::BAD_REQUEST,
+            "the view's address is too long",
+        ));
     }
-    state()?.view(&query).await.map_err(ServerFnError::new)
+    state()?
+        .view(&query)
+        .await
+        .map_err(|e| failed(StatusCode::SERVICE_UNAVAILABLE, e))
 }
 
 /// Sub-merchants matching `text` (id prefix or name), counted within the view's other filters.
@@ -75,7 +93,10 @@ pub async fn find_sub_merchants(
     text: String,
 ) -> Result<Vec<FacetValue>, ServerFnError> {
     if query.len() > MAX_QUERY_BYTES || text.chars().count() > crate::query::MAX_Q_CHARS {
-        return Err(ServerFnError::new("search text too long"));
+        return Err(failed(
+            axum::http::StatusCode::BAD_REQUEST,
+            "search text too long",
+        ));
     }
     state()?
         .find_sub_merchants(&query, &text)
@@ -153,6 +174,7 @@ mod tests {
             facets: vec![],
             notices: vec![],
             status: SyncStatus::default(),
+            auth_enabled: false,
         }
     }
 

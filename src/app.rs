@@ -31,6 +31,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     view! {
         <Stylesheet id="leptos" href="/pkg/wxpay-devices.css" />
         <Title text="WeChat Pay devices · 智能设备" />
@@ -39,6 +41,28 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=DevicesPage />
             </Routes>
         </Router>
+    }
+}
+
+/// The page's Content-Security-Policy: scripts only from this origin or carrying this
+/// response's nonce (Leptos puts it on its inline hydration scripts), WebAssembly allowed,
+/// no framing.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use axum::http::{header::CONTENT_SECURITY_POLICY, HeaderValue};
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
     }
 }
 

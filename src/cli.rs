@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the WeChat Pay simulator standalone, for any WeChat Pay client.
     Simulate(SimulateArgs),
+    /// Read a password from standard input and print its Argon2 hash for DASHBOARD_PASSWORD_HASH.
+    HashPassword,
 }
 
 /// Options of the dashboard server. The listen address is LEPTOS_SITE_ADDR (default
@@ -43,6 +45,16 @@ pub struct ServeArgs {
     /// How long a synced snapshot counts as fresh, in seconds (stretched to fit the daily quota).
     #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 600)]
     pub cache_ttl_secs: u64,
+    /// Argon2 hash of the dashboard password (`wxpay-devices hash-password` makes one). Required
+    /// to listen on anything but a loopback address.
+    #[arg(long, env = "DASHBOARD_PASSWORD_HASH", hide_env_values = true)]
+    pub password_hash: Option<String>,
+    /// Mark the session cookie `Secure` (set this when the dashboard is served over HTTPS).
+    #[arg(long, env = "DASHBOARD_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+    /// Hours a sign-in lasts.
+    #[arg(long, env = "DASHBOARD_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_hours: u64,
 }
 
 #[derive(clap::Args)]

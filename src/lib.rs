@@ -6,11 +6,17 @@
 pub mod api;
 pub mod app;
 #[cfg(feature = "ssr")]
+pub mod auth;
+#[cfg(feature = "ssr")]
 pub mod cli;
 pub mod codes;
 #[cfg(feature = "ssr")]
 pub mod export;
+#[cfg(feature = "ssr")]
+pub mod metrics;
 pub mod model;
+#[cfg(feature = "ssr")]
+pub mod ops;
 pub mod query;
 pub mod ui;
 

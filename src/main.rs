@@ -1,5 +1,5 @@
 //! The dashboard's entry point: command line and configuration, then the HTTP server (or the
-//! standalone simulator).
+//! standalone simulator, or a password hash).
 
 #[cfg(feature = "ssr")]
 #[tokio::main]
@@ -7,21 +7,41 @@ async fn main() {
     use clap::Parser;
     use wxpay_devices::cli::{Cli, Command};
 
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Simulate(args)) => wxpay_devices::server::run_simulator(args).await,
+        Some(Command::HashPassword) => hash_password(),
         None => wxpay_devices::server::run_dashboard(cli.serve).await,
     };
     if let Err(message) = result {
         eprintln!("error: {message}");
         std::process::exit(2);
     }
+}
+
+/// `wxpay-devices hash-password`: the first line of standard input, hashed.
+#[cfg(feature = "ssr")]
+fn hash_password() -> Result<(), String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprintln!("Password (the input is shown; pipe it in to keep it off the screen):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let hash = wxpay_devices::auth::hash_password(line.trim_end_matches(['\r', '\n']))?;
+    println!("{hash}");
+    Ok(())
 }
 
 #[cfg(not(feature = "ssr"))]

@@ -1,6 +1,7 @@
 //! The server: shared state, the axum router, and the two ways to run (dashboard, simulator).
 
 use crate::api::DeviceView;
+use crate::auth::Auth;
 use crate::cli::{ServeArgs, SimulateArgs};
 use crate::query::apply::{self, QueryOutput, SnapshotIndex};
 use crate::query::{DeviceQuery, FacetValue, GroupCount, Notice};
@@ -22,6 +23,8 @@ type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>);
 #[derive(Clone)]
 pub struct AppState {
     pub sync: Arc<SyncService>,
+    /// Whether sign-in is required (the page then offers "Sign out").
+    pub auth_enabled: bool,
     index: Arc<Mutex<Option<IndexedSnapshot>>>,
 }
 
@@ -29,7 +32,15 @@ impl AppState {
     pub fn new(sync: Arc<SyncService>) -> Self {
         AppState {
             sync,
+            auth_enabled: false,
             index: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn with_auth(self, enabled: bool) -> Self {
+        AppState {
+            auth_enabled: enabled,
+            ..self
         }
     }
 
@@ -63,14 +74,16 @@ impl AppState {
         let out = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
             .await
             .map_err(|e| e.to_string())?;
-        Ok(build_view(
+        let mut view = build_view(
             &index,
             &out,
             &query,
             notices,
             snapshot.devices.len(),
             self.sync.status(),
-        ))
+        );
+        view.auth_enabled = self.auth_enabled;
+        Ok(view)
     }
 
     pub async fn find_sub_merchants(
@@ -129,17 +142,33 @@ pub fn build_view(
         facets: out.facets.clone(),
         notices: notices.iter().map(ToString::to_string).collect(),
         status,
+        auth_enabled: false,
     }
 }
 
-/// The dashboard's router: the Leptos pages and server functions, with `state` in their context.
-pub fn router(leptos_options: leptos::config::LeptosOptions, state: AppState) -> axum::Router {
+/// The dashboard's router: the Leptos pages and server functions (with `state` in their
+/// context), exports, login, operations endpoints; behind the session check, security headers,
+/// body and time limits, and compression.
+pub fn router(
+    leptos_options: leptos::config::LeptosOptions,
+    state: AppState,
+    auth: Arc<Auth>,
+) -> axum::Router {
     use crate::app::{shell, App};
+    use axum::http::{header, HeaderValue};
     use leptos::prelude::provide_context;
     use leptos_axum::{generate_route_list, LeptosRoutes};
+    use tower_http::set_header::SetResponseHeaderLayer;
 
     let routes = generate_route_list(App);
-    axum::Router::new()
+    let headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Pages rendered by Leptos set their own policy, with the nonce of their inline scripts.
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    ];
+    let mut app = axum::Router::new()
         .leptos_routes_with_context(
             &leptos_options,
             routes,
@@ -154,8 +183,64 @@ pub fn router(leptos_options: leptos::config::LeptosOptions, state: AppState) ->
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
-        .merge(crate::export::routes(state))
+        .merge(crate::export::routes(state.clone()))
+        .merge(crate::ops::routes(state))
+        .merge(crate::auth::routes(auth.clone()))
+        .layer(axum::middleware::from_fn(bad_arguments_are_400))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::require_session,
+        ));
+    for (name, value) in headers {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(
+        MAX_BODY_BYTES,
+    ))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ))
+    .layer(tower_http::compression::CompressionLayer::new())
 }
+
+/// Leptos answers a server function whose arguments do not decode with 500; it is the
+/// client's fault, so say 400.
+async fn bad_arguments_are_400(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let is_server_fn = req.uri().path().starts_with("/api/");
+    let response = next.run(req).await;
+    if !is_server_fn || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let client_fault = [
+        "Deserialization|",
+        "Args|",
+        "MissingArg|",
+        "UnsupportedRequestMethod|",
+    ]
+    .iter()
+    .any(|p| bytes.starts_with(p.as_bytes()));
+    if client_fault {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Largest request body accepted (server-function arguments and the login form are small).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A request may wait this long (a cold start waits for the first sync).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Builds the client and the sync service: against the embedded simulator without credentials,
 /// against WeChat Pay with them.
@@ -232,20 +317,46 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot read the Leptos configuration: {e}"))?;
     let options = conf.leptos_options;
     let addr = options.site_addr;
+    if let Some(hash) = &args.password_hash {
+        crate::auth::check_hash(hash)?;
+    }
+    if !addr.ip().is_loopback()
+        && args
+            .password_hash
+            .as_deref()
+            .is_none_or(|h| h.trim().is_empty())
+    {
+        return Err(format!(
+            "LEPTOS_SITE_ADDR={addr} is not a loopback address, and no password is set: set DASHBOARD_PASSWORD_HASH \
+             (make one with `wxpay-devices hash-password`), or listen on 127.0.0.1"
+        ));
+    }
+    let auth = Arc::new(Auth::new(
+        args.password_hash.clone(),
+        Duration::from_secs(args.session_hours * 3600),
+        args.cookie_secure,
+    ));
     let sync = build_sync(&args).await?;
     if sync.load_saved().await.is_none() {
         // Warm up: the first visitor should not have to start the sync.
         sync.refresh_in_background();
     }
-    let app = router(options, AppState::new(sync.clone()));
+    let app = router(
+        options,
+        AppState::new(sync.clone()).with_auth(auth.enabled()),
+        auth,
+    );
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (set LEPTOS_SITE_ADDR to another address)")
     })?;
     tracing::info!("dashboard listening on http://{addr}");
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server stopped: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server stopped: {e}"))?;
     sync.flush();
     tracing::info!("stopped");
     Ok(())

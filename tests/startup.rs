@@ -199,3 +199,44 @@ async fn the_standalone_simulator_serves_any_client_from_its_key_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn listening_beyond_loopback_requires_a_password() {
+    let line = refused(&[("LEPTOS_SITE_ADDR", "0.0.0.0:0")]);
+    assert!(
+        line.contains("not a loopback address") && line.contains("DASHBOARD_PASSWORD_HASH"),
+        "{line}"
+    );
+    let line = refused(&[
+        ("LEPTOS_SITE_ADDR", "0.0.0.0:0"),
+        ("DASHBOARD_PASSWORD_HASH", "hunter2"),
+    ]);
+    assert!(
+        line.contains("DASHBOARD_PASSWORD_HASH: not an Argon2 hash"),
+        "{line}"
+    );
+}
+
+#[test]
+fn hash_password_prints_a_usable_hash() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hash.trim().starts_with("$argon2id$"), "{hash}");
+    assert!(wxpay_devices::auth::check_hash(hash.trim()).is_ok());
+    assert!(!hash.contains("correct horse"));
+}

@@ -162,3 +162,26 @@ test("Export downloads the current view with as many rows as the grid's total", 
   const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-xlsx").click()]);
   expect(xlsx.suggestedFilename()).toMatch(/^devices-all-\d{8}-\d{4}\.xlsx$/);
 });
+
+test("no key material reaches the browser", async ({ page, request }) => {
+  const bodies: string[] = [];
+  page.on("response", async (r) => {
+    try {
+      bodies.push(await r.text());
+    } catch {
+      /* redirects and downloads have no body */
+    }
+  });
+  await openHydrated(page, "/?group=sub_merchant");
+  await page.getByTestId("sub-merchant-search").fill("16");
+  await expect(page.getByTestId("sub-merchant-results")).toBeVisible();
+  for (const asset of ["/pkg/wxpay-devices.wasm", "/pkg/wxpay-devices.js"]) {
+    bodies.push((await (await request.get(asset)).body()).toString("latin1"));
+  }
+  expect(bodies.length).toBeGreaterThan(4);
+  for (const b of bodies) {
+    expect(b).not.toContain("PRIVATE KEY");
+    expect(b).not.toMatch(/MII[A-Za-z0-9+/]{60}/);
+    expect(b).not.toContain("apiv3");
+  }
+});

@@ -192,6 +192,9 @@ impl Fetcher<'_> {
                 return Err(error);
             }
             self.progress.retries.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::get()
+                .retries
+                .fetch_add(1, Ordering::Relaxed);
             tracing::info!(offset, attempt, error = %error, "retrying page");
             tokio::time::sleep(backoff(self.config, attempt)).await;
         }

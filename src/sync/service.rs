@@ -204,12 +204,15 @@ impl SyncService {
     /// The snapshot to answer a view from. Cold: waits for the first sync. Due: serves the last
     /// good snapshot and refreshes in the background.
     pub async fn snapshot(self: &Arc<Self>) -> Result<SnapshotView, Arc<SyncError>> {
+        let metrics = crate::metrics::get();
         if let Some(f) = self.fresh.get(&()).await {
+            metrics.snapshot_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(SnapshotView {
                 snapshot: f.snapshot,
                 fresh: true,
             });
         }
+        metrics.snapshot_misses.fetch_add(1, Ordering::Relaxed);
         let last_good = self.lock_state().last_good.clone();
         if let Some(snapshot) = last_good {
             self.refresh_in_background();
@@ -352,6 +355,10 @@ impl SyncService {
                     sync_millis: started.elapsed().as_millis() as u64,
                     ..snapshot
                 });
+                let m = crate::metrics::get();
+                m.syncs_ok.fetch_add(1, Ordering::Relaxed);
+                m.last_sync_millis
+                    .store(snapshot.sync_millis, Ordering::Relaxed);
                 let (interval, _) = self.interval(snapshot.devices.len());
                 self.fresh
                     .insert(
@@ -389,6 +396,9 @@ impl SyncService {
             }
             Err(e) => {
                 let e = Arc::new(e);
+                crate::metrics::get()
+                    .syncs_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "sync failed");
                 self.failures.insert((), e.clone()).await;
                 self.lock_state().last_error = Some(ErrorInfo {

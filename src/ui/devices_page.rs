@@ -48,7 +48,7 @@ pub fn DevicesPage() -> impl IntoView {
                         </span>
                         <Transition fallback=|| ()>
                             {move || Suspend::new(async move {
-                                view_res.await.ok().map(|v| view! { <StatusLine status=v.status /> })
+                                view_res.await.ok().map(|v| view! { <StatusLine status=v.status auth=v.auth_enabled /> })
                             })}
                         </Transition>
                     </div>

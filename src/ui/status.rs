@@ -5,7 +5,7 @@ use crate::ui::format::{ago, thousands};
 use leptos::prelude::*;
 
 #[component]
-pub fn StatusLine(status: SyncStatus) -> impl IntoView {
+pub fn StatusLine(status: SyncStatus, #[prop(optional)] auth: bool) -> impl IntoView {
     let s = status;
     let age = s
         .age_secs
@@ -42,6 +42,13 @@ pub fn StatusLine(status: SyncStatus) -> impl IntoView {
             {stale}
             {error}
             <span class="hidden md:inline" title=s.interval_reason>{quota}" · "{interval}</span>
+            {auth.then(|| view! {
+                <form method="post" action="/logout">
+                    <button type="submit" class="rounded border border-slate-300 bg-white px-2 py-0.5 text-xs hover:bg-slate-100" data-testid="sign-out">
+                        "Sign out"
+                    </button>
+                </form>
+            })}
         </span>
     }
 }

@@ -139,7 +139,35 @@ impl WxPayClient {
     }
 
     /// A signed GET whose response is verified. Non-2xx answers become `WxPayError::Api`.
+    /// Each call is counted in the metrics and logged once, with its outcome and `Request-ID`.
     pub async fn get(&self, path_and_query: &str) -> Result<Verified, WxPayError> {
+        let result = self.get_inner(path_and_query).await;
+        let outcome = match &result {
+            Ok(_) => "OK",
+            Err(WxPayError::Api { code, .. }) => code.as_str(),
+            Err(WxPayError::Transport { .. }) => "transport",
+            Err(WxPayError::Timeout { .. }) => "timeout",
+            Err(WxPayError::Verification { .. }) => "verification",
+            Err(WxPayError::MalformedBody { .. }) => "malformed",
+            Err(WxPayError::InvalidArgument(_)) => "not_sent",
+        };
+        crate::metrics::get().upstream(outcome);
+        let request_id = match &result {
+            Ok(v) => v.request_id.as_deref(),
+            Err(e) => e.request_id(),
+        };
+        match &result {
+            Ok(_) => {
+                tracing::info!(request = %path_and_query, outcome, request_id = request_id.unwrap_or("-"), "wechatpay request")
+            }
+            Err(e) => {
+                tracing::warn!(request = %path_and_query, outcome, request_id = request_id.unwrap_or("-"), error = %e, "wechatpay request")
+            }
+        }
+        result
+    }
+
+    async fn get_inner(&self, path_and_query: &str) -> Result<Verified, WxPayError> {
         let raw = self.send(path_and_query).await?;
         let label = raw.label.clone();
         let rid = raw.request_id.clone();
@@ -158,7 +186,6 @@ impl WxPayClient {
             other => other,
         };
         if let Err(reason) = verification {
-            tracing::warn!(request = %label, request_id = rid.as_deref().unwrap_or("-"), %reason, "response rejected");
             return Err(WxPayError::Verification {
                 request: label,
                 request_id: rid,
@@ -166,7 +193,6 @@ impl WxPayClient {
             });
         }
         if (200..300).contains(&raw.status) {
-            tracing::debug!(request = %label, status = raw.status, request_id = rid.as_deref().unwrap_or("-"), "wechatpay ok");
             Ok(Verified {
                 status: raw.status,
                 body: raw.body,
@@ -174,7 +200,6 @@ impl WxPayClient {
             })
         } else {
             let e = api_error(&label, raw.status, &raw.body, rid);
-            tracing::warn!(request = %label, status = raw.status, code = e.code().map(ApiCode::as_str).unwrap_or("-"), request_id = e.request_id().unwrap_or("-"), "wechatpay error");
             Err(e)
         }
     }

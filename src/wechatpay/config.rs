@@ -132,6 +132,7 @@ impl WxPayArgs {
             key_path,
             "apiclient_key.pem",
         )?;
+        warn_if_readable_by_others(key_path);
         let private_key = MerchantKey::from_pem(&pem).map_err(|e| {
             err(
                 "WECHATPAY_MERCHANT_PRIVATE_KEY",
@@ -182,6 +183,24 @@ impl WxPayArgs {
             base_url,
         }))
     }
+}
+
+/// The private key file should be readable by its owner only.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the merchant private key file is readable by other users: chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// An `http(s)://host[:port]` origin without a path, query or credentials.

@@ -1,0 +1,401 @@
+//! Access control: a password (its Argon2 hash configured in DASHBOARD_PASSWORD_HASH), a signed
+//! session cookie (HMAC-SHA256, HttpOnly, SameSite=Strict, with an expiry), login attempts
+//! limited per client, logout. With no hash configured (allowed only on a loopback address),
+//! the dashboard is open to whoever can reach the port.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use rand::{rngs::OsRng, RngCore};
+use sha2::Sha256;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const COOKIE: &str = "wxd_session";
+/// Failed logins allowed per client per window.
+pub const MAX_FAILURES: usize = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Paths served without a session: the login page, health checks, static assets.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/login" | "/logout" | "/healthz" | "/readyz" | "/favicon.svg"
+    ) || path.starts_with("/pkg/")
+}
+
+/// Hashes a password for DASHBOARD_PASSWORD_HASH (Argon2id, random salt, PHC string).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    if password.chars().count() < 8 {
+        return Err("use a password of at least 8 characters".into());
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks that a configured hash is a usable PHC string.
+pub fn check_hash(hash: &str) -> Result<(), String> {
+    PasswordHash::new(hash.trim())
+        .map(|_| ())
+        .map_err(|e| format!("DASHBOARD_PASSWORD_HASH: not an Argon2 hash ({e}); make one with `wxpay-devices hash-password`"))
+}
+
+pub struct Auth {
+    /// The Argon2 PHC string; `None`: no access control.
+    hash: Option<String>,
+    key: [u8; 32],
+    pub session_ttl: Duration,
+    pub cookie_secure: bool,
+    failures: moka::sync::Cache<IpAddr, Arc<std::sync::Mutex<Vec<std::time::Instant>>>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("enabled", &self.enabled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Sessions are signed with a key made at start: a restart signs everyone out.
+    pub fn new(hash: Option<String>, session_ttl: Duration, cookie_secure: bool) -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Auth {
+            hash: hash.map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
+            key,
+            session_ttl,
+            cookie_secure,
+            failures: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(FAILURE_WINDOW)
+                .build(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.hash.is_some()
+    }
+
+    fn sign(&self, payload: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(payload.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// A new session token valid until `now + ttl`.
+    pub fn new_session(&self, now: i64) -> String {
+        let mut nonce = [0u8; 16];
+        OsRng.fill_bytes(&mut nonce);
+        let payload = format!(
+            "v1.{}.{}",
+            now + self.session_ttl.as_secs() as i64,
+            URL_SAFE_NO_PAD.encode(nonce)
+        );
+        format!("{payload}.{}", self.sign(&payload))
+    }
+
+    /// Whether `token` was signed by us and has not expired.
+    pub fn verify_session(&self, token: &str, now: i64) -> bool {
+        let Some((payload, sig)) = token.rsplit_once('.') else {
+            return false;
+        };
+        let mut parts = payload.split('.');
+        let (Some("v1"), Some(expiry), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let Ok(expiry) = expiry.parse::<i64>() else {
+            return false;
+        };
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
+            return false;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&sig).is_ok() && now < expiry
+    }
+
+    pub fn session_from(&self, headers: &HeaderMap, now: i64) -> bool {
+        cookie(headers, COOKIE).is_some_and(|t| self.verify_session(&t, now))
+    }
+
+    fn cookie_header(&self, value: &str, max_age: i64) -> HeaderValue {
+        let secure = if self.cookie_secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ))
+        .expect("cookie is ASCII")
+    }
+
+    /// Whether `ip` may try a password now.
+    fn may_try(&self, ip: IpAddr) -> bool {
+        let entry = self.failures.get(&ip);
+        entry.is_none_or(|e| {
+            let mut v = e.lock().unwrap_or_else(|p| p.into_inner());
+            v.retain(|t| t.elapsed() < FAILURE_WINDOW);
+            v.len() < MAX_FAILURES
+        })
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let entry = self.failures.get_with(ip, Default::default);
+        entry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(std::time::Instant::now());
+    }
+
+    fn password_ok(&self, password: &str) -> bool {
+        let Some(hash) = &self.hash else { return false };
+        PasswordHash::new(hash).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+}
+
+fn now() -> i64 {
+    crate::wechatpay::signer::unix_now()
+}
+
+/// Refuses requests without a valid session: pages redirect to the login page, everything else
+/// (server functions, exports, metrics) gets 401.
+pub async fn require_session(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !auth.enabled() || is_public(path) || auth.session_from(req.headers(), now()) {
+        return next.run(req).await;
+    }
+    let wants_page = req.method() == Method::GET
+        && !path.starts_with("/api/")
+        && !path.starts_with("/export")
+        && path != "/metrics"
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let next = form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
+        return Redirect::to(&format!("/login?next={next}")).into_response();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Sign in first: this dashboard requires a password (POST /login).",
+    )
+        .into_response()
+}
+
+/// Only same-site relative paths are followed after login.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.contains("://") =>
+        {
+            n.to_string()
+        }
+        _ => "/".into(),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn login_page(next: &str, error: Option<&str>) -> Html<String> {
+    let error = error
+        .map(|e| format!(r#"<p role="alert" class="mt-3 rounded border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-900">{}</p>"#, escape(e)))
+        .unwrap_or_default();
+    Html(format!(
+        r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · WeChat Pay devices</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/wxpay-devices.css"></head>
+<body class="bg-slate-50 text-slate-900 antialiased"><main class="mx-auto mt-24 max-w-sm rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
+<h1 class="text-lg font-semibold">智能设备 <span class="font-normal text-slate-500">WeChat Pay devices</span></h1>
+<form method="post" action="/login" class="mt-4 flex flex-col gap-3">
+<input type="hidden" name="next" value="{next}">
+<label class="flex flex-col text-sm">Password<input type="password" name="password" autocomplete="current-password" required autofocus class="mt-1 rounded border border-slate-300 px-3 py-2"></label>
+<button type="submit" class="rounded bg-emerald-700 px-3 py-2 font-medium text-white hover:bg-emerald-800">Sign in</button></form>{error}</main></body></html>"#,
+        next = escape(next)
+    ))
+}
+
+pub async fn login_form(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Html<String> {
+    login_page(&safe_next(q.get("next").map(String::as_str)), None)
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(auth): State<Arc<Auth>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    if !auth.enabled() {
+        return Redirect::to(&next).into_response();
+    }
+    if !auth.may_try(peer.ip()) {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            login_page(
+                &next,
+                Some("Too many failed attempts: wait 15 minutes and try again."),
+            ),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+        return r;
+    }
+    let password = form.password.chars().take(1024).collect::<String>();
+    let checker = auth.clone();
+    let ok = tokio::task::spawn_blocking(move || checker.password_ok(&password))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        auth.failed(peer.ip());
+        tracing::warn!(client = %peer.ip(), "failed dashboard login");
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_page(&next, Some("Wrong password.")),
+        )
+            .into_response();
+    }
+    let mut r = Redirect::to(&next).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        auth.cookie_header(&auth.new_session(now()), auth.session_ttl.as_secs() as i64),
+    );
+    r
+}
+
+pub async fn logout(State(auth): State<Arc<Auth>>) -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, auth.cookie_header("", 0));
+    r
+}
+
+pub fn routes(auth: Arc<Auth>) -> axum::Router {
+    axum::Router::new()
+        .route("/login", axum::routing::get(login_form).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .with_state(auth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_bad_hashes_are_named() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        let auth = Auth::new(Some(h.clone()), Duration::from_secs(60), false);
+        assert!(auth.password_ok("correct horse"));
+        assert!(!auth.password_ok("wrong horse"));
+        assert!(check_hash(&h).is_ok());
+        assert!(check_hash("plaintext")
+            .unwrap_err()
+            .contains("hash-password"));
+        assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn sessions_are_signed_and_expire() {
+        let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
+        let t = auth.new_session(1_000);
+        assert!(auth.verify_session(&t, 1_059));
+        assert!(!auth.verify_session(&t, 1_060), "expired");
+        let (payload, _) = t.rsplit_once('.').unwrap();
+        let forged = format!(
+            "{}.{}",
+            payload.replace("v1.1060", "v1.9999"),
+            t.rsplit_once('.').unwrap().1
+        );
+        assert!(!auth.verify_session(&forged, 1_000), "expiry changed");
+        let other = Auth::new(Some("x".into()), Duration::from_secs(60), false);
+        assert!(!other.verify_session(&t, 1_000), "another key");
+        for junk in ["", "v1", "v1.1.2", "v1.x.y.z", "a.b.c.d.e"] {
+            assert!(!auth.verify_session(junk, 0));
+        }
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(safe_next(Some("/?os=LINUX")), "/?os=LINUX");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
+            assert_eq!(safe_next(Some(bad)), "/");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn failures_are_limited_per_client() {
+        let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(auth.may_try(ip));
+            auth.failed(ip);
+        }
+        assert!(!auth.may_try(ip));
+        assert!(auth.may_try("192.0.2.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn cookies_parse_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wxd_session=tok.en; b=2"),
+        );
+        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("tok.en"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! Process-wide counters for `/metrics` (Prometheus text format). Counters live here; gauges
+//! (snapshot size and age, quota used) are read from the sync service when scraped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    upstream: Mutex<BTreeMap<String, u64>>,
+    pub retries: AtomicU64,
+    pub syncs_ok: AtomicU64,
+    pub syncs_failed: AtomicU64,
+    pub last_sync_millis: AtomicU64,
+    pub snapshot_hits: AtomicU64,
+    pub snapshot_misses: AtomicU64,
+}
+
+static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(Metrics::default);
+
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    /// Counts one upstream request by outcome: `OK`, an API code, or a failure kind.
+    pub fn upstream(&self, outcome: &str) {
+        *self
+            .upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(outcome.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn upstream_count(&self, outcome: &str) -> u64 {
+        self.upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(outcome)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The exposition, with the gauges the caller passes.
+    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "wxpay_sync_retries_total",
+            "Page requests retried after a retryable failure.",
+            self.retries.load(Ordering::Relaxed),
+        );
+        counter(
+            "wxpay_syncs_succeeded_total",
+            "Full syncs that produced a snapshot.",
+            self.syncs_ok.load(Ordering::Relaxed),
+        );
+        counter(
+            "wxpay_syncs_failed_total",
+            "Full syncs that failed (the last snapshot was kept).",
+            self.syncs_failed.load(Ordering::Relaxed),
+        );
+        counter(
+            "wxpay_snapshot_cache_hits_total",
+            "Views answered from a fresh cached snapshot.",
+            self.snapshot_hits.load(Ordering::Relaxed),
+        );
+        counter(
+            "wxpay_snapshot_cache_misses_total",
+            "Views that found no fresh snapshot (stale or cold).",
+            self.snapshot_misses.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(out, "# HELP wxpay_upstream_requests_total Requests sent to WeChat Pay, by outcome (FREQUENCY_LIMITED counts the 429s).\n# TYPE wxpay_upstream_requests_total counter");
+        for (outcome, n) in self
+            .upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "wxpay_upstream_requests_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wxpay_last_sync_duration_seconds Duration of the last successful sync.\n# TYPE wxpay_last_sync_duration_seconds gauge\nwxpay_last_sync_duration_seconds {}",
+            self.last_sync_millis.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.upstream("OK");
+        m.upstream("OK");
+        m.upstream("FREQUENCY_LIMITED");
+        m.retries.fetch_add(3, Ordering::Relaxed);
+        let text = m.render(&[("wxpay_snapshot_devices", "Devices in the snapshot.", 42.0)]);
+        assert!(
+            text.contains("wxpay_upstream_requests_total{outcome=\"OK\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("wxpay_upstream_requests_total{outcome=\"FREQUENCY_LIMITED\"} 1\n"));
+        assert!(
+            text.contains("# TYPE wxpay_sync_retries_total counter\nwxpay_sync_retries_total 3\n")
+        );
+        assert!(text.contains("wxpay_snapshot_devices 42\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Operations endpoints: `/healthz` (the process is up), `/readyz` (a snapshot is available, and
+//! how old it is), `/metrics` (Prometheus text format).
+
+use crate::server::AppState;
+use crate::wechatpay::signer::unix_now;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub fn routes(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.sync.last_good() {
+        Some(s) => Json(serde_json::json!({
+            "ready": true,
+            "devices": s.devices.len(),
+            "synced_at": s.synced_at,
+            "snapshot_age_secs": (unix_now() - s.synced_at).max(0),
+        }))
+        .into_response(),
+        None => {
+            let status = state.sync.status();
+            let reason = match status.last_error {
+                Some(e) => format!("no snapshot yet: {}", e.message),
+                None => format!(
+                    "the first sync is running ({} of {} pages)",
+                    status.pages_done, status.pages_total
+                ),
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "ready": false, "reason": reason })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let s = state.sync.status();
+    let gauges = [
+        (
+            "wxpay_snapshot_devices",
+            "Devices in the snapshot served.",
+            s.devices as f64,
+        ),
+        (
+            "wxpay_snapshot_age_seconds",
+            "Age of the snapshot served (-1: none yet).",
+            s.age_secs.map(|a| a as f64).unwrap_or(-1.0),
+        ),
+        (
+            "wxpay_quota_used_24h",
+            "Requests counted against the daily quota in the last 24 h.",
+            s.requests_24h as f64,
+        ),
+        (
+            "wxpay_quota_daily_limit",
+            "The daily request quota.",
+            s.daily_limit as f64,
+        ),
+        (
+            "wxpay_refresh_interval_seconds",
+            "The automatic refresh interval in force.",
+            s.interval_secs as f64,
+        ),
+        (
+            "wxpay_sync_running",
+            "1 while a sync runs.",
+            if s.running { 1.0 } else { 0.0 },
+        ),
+    ];
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::get().render(&gauges),
+    )
+        .into_response()
+}

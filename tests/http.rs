@@ -1,0 +1,339 @@
+//! The whole dashboard router over HTTP: access control, security headers, limits, health and
+//! metrics.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{fast_retries, serve, setup};
+use leptos::server_fn::ServerFn;
+use reqwest::{header, redirect::Policy, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+use wxpay_devices::api::LoadView;
+use wxpay_devices::auth::{hash_password, Auth};
+use wxpay_devices::server::{router, AppState};
+use wxpay_devices::simulator::service::SimulatorOptions;
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn dashboard(password: bool) -> String {
+    let (_sim, sync) = setup(
+        SimulatorOptions {
+            devices: 300,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let hash = password.then(|| hash_password(PASSWORD).unwrap());
+    let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
+    let state = AppState::new(sync).with_auth(auth.enabled());
+    serve(router(options, state, auth)).await
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn load_view(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut r = http
+        .post(format!("{url}{}", LoadView::PATH))
+        .json(&serde_json::json!({ "query": "os=LINUX" }));
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn without_a_session_every_data_route_is_refused_and_with_one_it_works() {
+    let url = dashboard(true).await;
+    let http = client();
+    let page = http
+        .get(format!("{url}/?os=LINUX"))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers()[header::LOCATION],
+        "/login?next=%2F%3Fos%3DLINUX"
+    );
+    assert_eq!(
+        load_view(&http, &url, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for path in ["/export.csv", "/export.xlsx", "/metrics"] {
+        assert_eq!(
+            http.get(format!("{url}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let login_page = http
+        .get(format!("{url}/login?next=/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login_page.status(), StatusCode::OK);
+    assert!(login_page
+        .text()
+        .await
+        .unwrap()
+        .contains("type=\"password\""));
+
+    let wrong = http
+        .post(format!("{url}/login"))
+        .form(&[("password", "nope"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get(header::SET_COOKIE).is_none());
+    let ok = http
+        .post(format!("{url}/login"))
+        .form(&[("password", PASSWORD), ("next", "/?os=LINUX")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers()[header::LOCATION], "/?os=LINUX");
+    let set = ok.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Max-Age=3600"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    let page = http
+        .get(format!("{url}/?os=LINUX"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Sign out"));
+    let view = load_view(&http, &url, Some(&cookie)).await;
+    assert_eq!(view.status(), StatusCode::OK);
+    assert!(view.text().await.unwrap().contains("\"total\""));
+    let csv = http
+        .get(format!("{url}/export.csv"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("wxpay_upstream_requests_total{outcome=\"OK\"}"),
+        "{text}"
+    );
+    assert!(text.contains("wxpay_snapshot_devices 300"), "{text}");
+    assert!(text.contains("wxpay_quota_used_24h 3"), "{text}");
+
+    // A forged or expired cookie is no session.
+    let forged = format!("{}x", cookie);
+    assert_eq!(
+        load_view(&http, &url, Some(&forged)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let out = http
+        .post(format!("{url}/logout"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(out.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_client() {
+    let url = dashboard(true).await;
+    let http = client();
+    for _ in 0..5 {
+        let r = http
+            .post(format!("{url}/login"))
+            .form(&[("password", "guess")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = http
+        .post(format!("{url}/login"))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert_eq!(r.headers()[header::RETRY_AFTER], "900");
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_a_csp_nonce_on_their_scripts() {
+    let url = dashboard(false).await;
+    let http = client();
+    let page = http.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let h = page.headers().clone();
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    let csp = h[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = page.text().await.unwrap();
+    let scripts = body.matches("<script").count();
+    assert!(scripts > 0);
+    assert_eq!(
+        body.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every script carries the nonce"
+    );
+    // Other responses get a strict default policy.
+    let export = http.get(format!("{url}/export.csv")).send().await.unwrap();
+    assert!(export.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    assert_eq!(export.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+}
+
+#[tokio::test]
+async fn oversized_or_malformed_requests_get_4xx_never_5xx() {
+    let url = dashboard(false).await;
+    let http = client();
+    let big = "x".repeat(200 * 1024);
+    let r = http
+        .post(format!("{url}{}", LoadView::PATH))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let long_query = "os=LINUX&".repeat(3_000);
+    let r = http
+        .post(format!("{url}{}", LoadView::PATH))
+        .json(&serde_json::json!({ "query": long_query }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = http
+        .get(format!("{url}/export.csv?{long_query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::URI_TOO_LONG);
+    for (path, body) in [
+        (LoadView::PATH, "{not json"),
+        (LoadView::PATH, "{\"query\": 5}"),
+        ("/login", "password=%ZZ&next="),
+    ] {
+        let r = http
+            .post(format!("{url}{path}"))
+            .header(
+                header::CONTENT_TYPE,
+                if path == "/login" {
+                    "application/x-www-form-urlencoded"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        // Server functions: 400. The login form with no password configured just redirects.
+        let ok = if path == "/login" {
+            r.status().as_u16() < 500
+        } else {
+            r.status() == StatusCode::BAD_REQUEST
+        };
+        assert!(ok, "{path} {body}: {}", r.status());
+    }
+    for path in [
+        "/export.csv?per_page=%FF%FE&page=-1&sort=%00",
+        "/?group=%F0%9F%98%80&page=99999999999",
+        "/nope",
+        "/pkg/../../etc/passwd",
+    ] {
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn readiness_says_when_a_snapshot_is_available() {
+    let url = dashboard(false).await;
+    let http = client();
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok\n"
+    );
+    // The first view syncs; then the dashboard is ready.
+    assert_eq!(load_view(&http, &url, None).await.status(), StatusCode::OK);
+    let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["devices"], 300);
+}
