@@ -20,10 +20,11 @@ check:
 	cargo clippy --features ssr --all-targets -- -D warnings
 	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 
-# The end-to-end server runs in demo mode with an empty data directory, so each run syncs anew.
+# The end-to-end server runs in demo mode with an empty data directory, so each run syncs anew,
+# and a slow simulated network (600 ms a page), so a sync's progress can be watched.
 e2e:
 	rm -rf target/e2e-data && mkdir -p end2end/screenshots
-	DATA_DIR=target/e2e-data cargo leptos end-to-end --release
+	DATA_DIR=target/e2e-data DEMO_LATENCY_MS=600 cargo leptos end-to-end --release
 
 setup:
 	scripts/setup.sh test

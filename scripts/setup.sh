@@ -70,7 +70,7 @@ npm_ci() { # npm ci in $1 when its lock file changed since the last install
   local dir="$1" stamp="$1/node_modules/.setup-stamp" sum
   sum="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-    say "npm ci in ${dir#"$ROOT"}/"
+    say "npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$sum" > "$stamp"
   fi

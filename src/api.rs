@@ -2,7 +2,7 @@
 //! server only; the browser gets a typed stub that calls them over HTTP.
 
 use crate::model::Device;
-use crate::query::{Facet, FacetValue, Filter, GroupCount};
+use crate::query::{Facet, FacetValue, Filter, GroupBy, GroupCount};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub struct DeviceView {
     pub status: SyncStatus,
     /// Sign-in is required (the page offers "Sign out").
     pub auth_enabled: bool,
+    /// The summary chart: the view's devices counted by `chart_by`, most first.
+    pub chart: Vec<GroupCount>,
+    pub chart_by: GroupBy,
 }
 
 impl DeviceView {
@@ -175,6 +178,8 @@ mod tests {
             notices: vec![],
             status: SyncStatus::default(),
             auth_enabled: false,
+            chart: vec![],
+            chart_by: GroupBy::Category,
         }
     }
 

@@ -113,6 +113,7 @@ pub fn build_view(
     status: crate::api::SyncStatus,
 ) -> DeviceView {
     let (page, range) = out.page_range(query.page, query.per_page);
+    let chart_by = query.group.unwrap_or(crate::query::GroupBy::Category);
     let devices = index.devices();
     let rows = out.order[range.clone()]
         .iter()
@@ -143,6 +144,8 @@ pub fn build_view(
         notices: notices.iter().map(ToString::to_string).collect(),
         status,
         auth_enabled: false,
+        chart: apply::counts_by(index, &out.order, chart_by.filter()),
+        chart_by,
     }
 }
 

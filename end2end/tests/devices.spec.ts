@@ -185,3 +185,43 @@ test("no key material reaches the browser", async ({ page, request }) => {
     expect(b).not.toContain("apiv3");
   }
 });
+
+test("clicking a bar of the summary chart filters the grid to it", async ({ page }) => {
+  await openHydrated(page, "/?group=os&status=ACTIVATED");
+  await expect(page.getByTestId("summary-chart")).toContainText("Devices by operating system");
+  const bars = page.getByTestId("chart-bar");
+  const counts = await bars.evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-count"))));
+  expect(counts.reduce((a, b) => a + b, 0)).toBe(await total(page));
+  const bar = bars.nth(1);
+  const value = (await bar.getAttribute("data-value"))!;
+  const count = Number(await bar.getAttribute("data-count"));
+  await bar.click();
+  await expect(page).toHaveURL(new RegExp(`os=${value}`));
+  await expect.poll(() => total(page)).toBe(count);
+  await expect(page).toHaveURL(/status=ACTIVATED/);
+  await page.screenshot({ path: "screenshots/chart.png" });
+});
+
+test("a manual refresh shows live progress, then new data, then waits a minute", async ({ page }) => {
+  await openHydrated(page, "/");
+  const asOf = page.getByTestId("data-as-of");
+  const before = await asOf.getAttribute("data-synced-at");
+  expect(before).toMatch(/^\d+$/);
+  await expect(page.getByTestId("refresh")).toBeEnabled();
+  await page.getByTestId("refresh").click();
+  const progress = page.getByTestId("sync-progress").locator("progress");
+  await expect(progress).toBeVisible();
+  // Watch the bar while the sync runs (600 ms a page, 30 pages in two rate-limit windows).
+  const seen: number[] = [];
+  for (let i = 0; i < 100 && (await progress.count()) > 0; i++) {
+    const v = await progress.getAttribute("value").catch(() => null);
+    if (v !== null) seen.push(Number(v));
+    await page.waitForTimeout(50);
+  }
+  expect(seen.some((v) => v > 0 && v < 30), `saw ${[...new Set(seen)]}`).toBe(true);
+  await expect(page.getByTestId("sync-progress")).toHaveCount(0);
+  await expect(asOf).not.toHaveAttribute("data-synced-at", before!);
+  await expect(page.getByTestId("refresh")).toBeDisabled();
+  await expect(page.getByTestId("refresh")).toHaveAttribute("title", /once a minute/);
+  await expect(page.getByTestId("row-summary")).toHaveText("Rows 1–50 of 3,000");
+});

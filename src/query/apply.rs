@@ -406,6 +406,29 @@ fn facet(col: &Column, counts: &[usize], filter: Filter, query: &DeviceQuery) ->
     }
 }
 
+/// Devices of `order` counted by the values of `filter`, most first (the summary chart).
+pub fn counts_by(index: &SnapshotIndex, order: &[u32], filter: Filter) -> Vec<GroupCount> {
+    let col = index.column(filter);
+    let mut counts = vec![0usize; col.values.len()];
+    for i in order {
+        counts[col.ids[*i as usize] as usize] += 1;
+    }
+    let mut out: Vec<GroupCount> = (0..col.values.len())
+        .filter(|id| counts[*id] > 0)
+        .map(|id| GroupCount {
+            value: col.values[id].clone(),
+            label: col.labels[id].clone(),
+            count: counts[id],
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| group_order(&a.value, &b.value))
+    });
+    out
+}
+
 /// Sub-merchants whose id starts with, or whose name contains, `text` (for the searchable
 /// select), counted as facets are. At most `limit`.
 pub fn search_sub_merchants(
@@ -652,6 +675,22 @@ mod tests {
             if w.1[0] == w.1[1] {
                 assert!(d[w.0[0] as usize].device_sn >= d[w.0[1] as usize].device_sn);
             }
+        }
+    }
+
+    #[test]
+    fn chart_counts_follow_the_filters() {
+        let idx = index(2_000);
+        let out = run(&idx, &q("os=LINUX"));
+        let by_cat = counts_by(&idx, &out.order, Filter::Category);
+        assert_eq!(by_cat.iter().map(|g| g.count).sum::<usize>(), out.total());
+        assert!(by_cat.windows(2).all(|w| w[0].count >= w[1].count));
+        let grouped = run(&idx, &q("os=LINUX&group=category"));
+        for g in &grouped.groups {
+            assert_eq!(
+                by_cat.iter().find(|c| c.value == g.value).unwrap().count,
+                g.count
+            );
         }
     }
 

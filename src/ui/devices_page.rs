@@ -1,18 +1,21 @@
 //! The main page: the view lives in the URL; the server answers it with one page of the grid
 //! and the counts. Loading keeps the old rows visible; errors say what to do.
 
-use crate::api::{load_view, DeviceView};
+use crate::api::{current_sync_status, load_view, DeviceView, SyncStatus};
 use crate::query::DeviceQuery;
+use crate::ui::chart::SummaryChart;
 use crate::ui::device_table::DeviceGrid;
 use crate::ui::export_menu::ExportMenu;
 use crate::ui::filters::{ActiveFilters, FilterPanel};
 use crate::ui::format::thousands;
 use crate::ui::pagination::Pagination;
-use crate::ui::status::StatusLine;
+use crate::ui::status::{StatusBanner, StatusBar};
 use crate::ui::toolbar::Toolbar;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::hooks::use_location;
 use std::collections::HashSet;
+use std::time::Duration;
 
 #[component]
 pub fn DevicesPage() -> impl IntoView {
@@ -27,6 +30,43 @@ pub fn DevicesPage() -> impl IntoView {
     // Set only in the browser, once hydrated: end-to-end tests wait for it before clicking.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+
+    // The sync status, polled in the browser: every second while a sync runs, else every 10 s.
+    // When a new snapshot lands, the grid is fetched again.
+    let live = RwSignal::new(None::<SyncStatus>);
+    Effect::new(move |_| {
+        let ticks = StoredValue::new(0u32);
+        let busy = StoredValue::new(false);
+        let seen = StoredValue::new(None::<Option<i64>>);
+        set_interval(
+            move || {
+                let t = ticks.get_value();
+                ticks.set_value(t.wrapping_add(1));
+                let running = live.with_untracked(|s| s.as_ref().is_some_and(|s| s.running));
+                if busy.get_value() || !(running || t.is_multiple_of(10)) {
+                    return;
+                }
+                busy.set_value(true);
+                spawn_local(async move {
+                    if let Ok(status) = current_sync_status().await {
+                        let shown = seen.get_value().unwrap_or_else(|| {
+                            view_res
+                                .get_untracked()
+                                .and_then(|v| v.ok())
+                                .and_then(|v| v.status.synced_at)
+                        });
+                        if status.synced_at != shown {
+                            view_res.refetch();
+                        }
+                        seen.set_value(Some(status.synced_at));
+                        live.set(Some(status));
+                    }
+                    busy.set_value(false);
+                });
+            },
+            Duration::from_secs(1),
+        );
+    });
 
     view! {
         <div class="min-h-screen" data-hydrated=move || hydrated.get().to_string()>
@@ -48,11 +88,16 @@ pub fn DevicesPage() -> impl IntoView {
                         </span>
                         <Transition fallback=|| ()>
                             {move || Suspend::new(async move {
-                                view_res.await.ok().map(|v| view! { <StatusLine status=v.status auth=v.auth_enabled /> })
+                                view_res.await.ok().map(|v| view! { <StatusBar initial=v.status live auth=v.auth_enabled /> })
                             })}
                         </Transition>
                     </div>
                 </div>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        view_res.await.ok().map(|v| view! { <StatusBanner initial=v.status live /> })
+                    })}
+                </Transition>
             </header>
             <main class="mx-auto max-w-screen-2xl px-4 py-4">
                 <Toolbar query />
@@ -108,6 +153,7 @@ fn Content(
         view! { <EmptyState v=v.clone() q=q.clone() /> }.into_any()
     } else {
         view! {
+            <SummaryChart v=v.clone() query=q.clone() />
             <DeviceGrid v=v.clone() query=q.clone() collapsed />
             <Pagination v=v.clone() query=q.clone() />
         }

@@ -37,9 +37,27 @@ pub fn ago(secs: i64) -> String {
     }
 }
 
+/// Unix seconds as `HH:MM:SS` in China Standard Time (UTC+8), the merchants' time zone. The
+/// same on the server and in the browser, so hydration sees the same text.
+pub fn china_time(unix: i64) -> String {
+    let t = unix + 8 * 3600;
+    format!(
+        "{:02}:{:02}:{:02} (UTC+8)",
+        t.rem_euclid(86_400) / 3600,
+        t.rem_euclid(3600) / 60,
+        t.rem_euclid(60)
+    )
+}
+
 #[cfg(test)]
 mod ago_tests {
-    use super::ago;
+    use super::{ago, china_time};
+
+    #[test]
+    fn china_time_is_utc_plus_8() {
+        assert_eq!(china_time(1_795_867_200), "20:00:00 (UTC+8)");
+        assert_eq!(china_time(61), "08:01:01 (UTC+8)");
+    }
 
     #[test]
     fn ages_read_naturally() {

@@ -1,5 +1,6 @@
 //! The dashboard's UI components.
 
+pub mod chart;
 pub mod device_table;
 pub mod devices_page;
 pub mod export_menu;

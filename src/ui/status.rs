@@ -1,47 +1,99 @@
-//! The status line: how old the data is, the quota used, and whether a sync runs or failed.
+//! The status bar: how old the data is, a live progress bar while a sync runs, the quota used
+//! and the refresh interval in force (and why), a banner when the data is stale or the last sync
+//! failed, the demo badge, and "Refresh now" (disabled, with the reason, when not allowed).
 
-use crate::api::SyncStatus;
-use crate::ui::format::{ago, thousands};
+use crate::api::{refresh_now, SyncStatus};
+use crate::ui::format::{ago, china_time, thousands};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
 #[component]
-pub fn StatusLine(status: SyncStatus, #[prop(optional)] auth: bool) -> impl IntoView {
-    let s = status;
-    let age = s
-        .age_secs
-        .map(|a| format!("data as of {}", ago(a)))
-        .unwrap_or_else(|| "no data yet".into());
-    let quota = format!(
-        "{} / {} requests in 24 h",
-        thousands(s.requests_24h as usize),
-        thousands(s.daily_limit as usize)
-    );
-    let interval = format!("refresh every {} min", s.interval_secs.div_ceil(60));
-    let demo = s.demo.then(|| {
-        view! {
-            <span class="rounded bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900" data-testid="demo-badge">
-                "Demo: simulated data"
-            </span>
-        }
-    });
-    let stale = (!s.fresh && s.synced_at.is_some()).then(|| {
-        view! { <span class="rounded bg-slate-200 px-2 py-0.5 text-xs text-slate-800">"stale"</span> }
-    });
-    let error = s.last_error.clone().map(|e| {
-        let rid = e.request_id.map(|r| format!(" Request-ID {r}.")).unwrap_or_default();
-        view! {
-            <span class="rounded bg-red-100 px-2 py-0.5 text-xs text-red-900" title=format!("{} {}{}", e.message, e.advice, rid)>
-                "last sync failed"
-            </span>
-        }
-    });
+pub fn StatusBar(
+    initial: SyncStatus,
+    live: RwSignal<Option<SyncStatus>>,
+    #[prop(optional)] auth: bool,
+) -> impl IntoView {
+    let status = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
+    let refresh_error = RwSignal::new(None::<String>);
+    let on_refresh = move |_| {
+        spawn_local(async move {
+            match refresh_now().await {
+                Ok(()) => {
+                    refresh_error.set(None);
+                    // Show "running" at once; the poller takes over from here.
+                    live.update(|s| {
+                        if let Some(s) = s {
+                            s.running = true;
+                            s.pages_done = 0;
+                            s.pages_total = 0;
+                            s.manual_refresh_blocked = Some("a sync is running".into());
+                        }
+                    });
+                }
+                Err(e) => refresh_error.set(Some(
+                    e.to_string().replace("error running server function: ", ""),
+                )),
+            }
+        })
+    };
     view! {
-        <span class="flex flex-wrap items-center gap-2 text-slate-600" data-testid="status">
-            {demo}
-            <span title=s.interval_reason.clone()>{age}</span>
-            {stale}
-            {error}
-            <span class="hidden md:inline" title=s.interval_reason>{quota}" · "{interval}</span>
+        <div class="flex flex-wrap items-center gap-2 text-sm text-slate-600" data-testid="status">
+            {move || status.get().demo.then(|| view! {
+                <span class="rounded bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900" data-testid="demo-badge">
+                    "Demo: simulated data"
+                </span>
+            })}
+            <span
+                data-testid="data-as-of"
+                data-synced-at=move || status.get().synced_at.map(|t| t.to_string()).unwrap_or_default()
+                title=move || status.get().interval_reason
+            >
+                {move || {
+                    let s = status.get();
+                    match (s.synced_at, s.age_secs) {
+                        (Some(t), Some(a)) => format!("data as of {} ({})", china_time(t), ago(a)),
+                        _ => "no data yet".into(),
+                    }
+                }}
+            </span>
+            {move || {
+                let s = status.get();
+                s.running.then(|| {
+                    view! {
+                        <span class="flex items-center gap-2" data-testid="sync-progress">
+                            <progress
+                                class="h-2 w-32 overflow-hidden rounded [&::-webkit-progress-bar]:bg-slate-200 [&::-webkit-progress-value]:bg-emerald-600 [&::-moz-progress-bar]:bg-emerald-600"
+                                aria-label="Sync progress"
+                                max=s.pages_total.max(1).to_string()
+                                value=s.pages_done.to_string()
+                            ></progress>
+                            <span class="tabular-nums text-xs">{format!("syncing {} / {} pages", s.pages_done, s.pages_total)}</span>
+                        </span>
+                    }
+                })
+            }}
+            <span class="hidden tabular-nums lg:inline" title=move || status.get().interval_reason data-testid="quota">
+                {move || {
+                    let s = status.get();
+                    format!(
+                        "{} / {} requests in 24 h · refresh every {} min",
+                        thousands(s.requests_24h as usize),
+                        thousands(s.daily_limit as usize),
+                        s.interval_secs.div_ceil(60)
+                    )
+                }}
+            </span>
+            <button
+                type="button"
+                class="rounded border border-slate-300 bg-white px-2 py-0.5 text-xs hover:bg-slate-100 disabled:cursor-not-allowed disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                data-testid="refresh"
+                disabled=move || status.get().manual_refresh_blocked.is_some()
+                title=move || status.get().manual_refresh_blocked.unwrap_or_else(|| "Fetch the whole list from WeChat Pay now".into())
+                on:click=on_refresh
+            >
+                "Refresh now"
+            </button>
+            {move || refresh_error.get().map(|e| view! { <span class="text-xs text-red-700">{e}</span> })}
             {auth.then(|| view! {
                 <form method="post" action="/logout">
                     <button type="submit" class="rounded border border-slate-300 bg-white px-2 py-0.5 text-xs hover:bg-slate-100" data-testid="sign-out">
@@ -49,6 +101,45 @@ pub fn StatusLine(status: SyncStatus, #[prop(optional)] auth: bool) -> impl Into
                     </button>
                 </form>
             })}
-        </span>
+        </div>
+    }
+}
+
+/// Below the header: why the data on screen may not be current.
+#[component]
+pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> impl IntoView {
+    let status = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
+    move || {
+        let s = status.get();
+        if let Some(e) = s.last_error.clone() {
+            let rid = e.request_id.clone().map(|r| format!("Request-ID: {r}"));
+            let shown = if s.synced_at.is_some() {
+                "The last sync failed; the grid shows the last good data."
+            } else {
+                "The sync failed; there is no data to show yet."
+            };
+            Some(view! {
+                <div role="alert" class="border-b border-red-200 bg-red-50 px-4 py-2 text-sm text-red-900" data-testid="sync-error">
+                    <p class="font-medium">{shown}</p>
+                    <p class="mt-0.5">{e.message}</p>
+                    <p class="mt-0.5">"What to do: "{e.advice}</p>
+                    {rid.map(|r| view! { <p class="mt-0.5 font-mono text-xs">{r}</p> })}
+                </div>
+            }
+            .into_any())
+        } else if !s.fresh && s.synced_at.is_some() && !s.running {
+            Some(view! {
+                <div role="status" class="border-b border-amber-200 bg-amber-50 px-4 py-2 text-sm text-amber-900" data-testid="stale">
+                    {format!(
+                        "This data is {} old; the next refresh waits for the request quota ({}).",
+                        ago(s.age_secs.unwrap_or(0)).trim_end_matches(" ago"),
+                        s.interval_reason
+                    )}
+                </div>
+            }
+            .into_any())
+        } else {
+            None
+        }
     }
 }

@@ -1,0 +1,66 @@
+//! The summary chart: the view's devices by the current grouping (category when not grouped),
+//! as inline SVG bars. Each bar links to the view filtered to that value.
+
+use crate::api::DeviceView;
+use crate::query::DeviceQuery;
+use crate::ui::format::thousands;
+use leptos::prelude::*;
+
+/// Bars shown; the rest are summed in the caption.
+const BARS: usize = 12;
+const ROW: usize = 22;
+
+#[component]
+pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+    if v.chart.is_empty() {
+        return ().into_any();
+    }
+    let filter = v.chart_by.filter();
+    let max = v.chart.iter().map(|g| g.count).max().unwrap_or(1).max(1);
+    let shown = v.chart.len().min(BARS);
+    let rest: usize = v.chart.iter().skip(BARS).map(|g| g.count).sum();
+    let height = shown * ROW;
+    let bars = v
+        .chart
+        .iter()
+        .take(BARS)
+        .enumerate()
+        .map(|(i, g)| {
+            let y = i * ROW;
+            let width = (g.count as f64 / max as f64 * 100.0).max(0.5);
+            let href = query.with_values(filter, vec![g.value.clone()]).href();
+            let label = g.label.replace('\n', " ");
+            let name = format!("{label}: {} devices", thousands(g.count));
+            view! {
+                <a href=href data-noscroll aria-label=format!("Filter to {name}") data-testid="chart-bar" data-value=g.value.clone() data-count=g.count.to_string()>
+                    <title>{name.clone()}</title>
+                    <text x="0" y=(y + 15).to_string() class="fill-slate-700 text-[11px]">{truncate(&label, 14)}</text>
+                    <rect x="34%" y=(y + 4).to_string() width=format!("{:.1}%", width * 0.52) height="14" rx="2" class="fill-emerald-600 hover:fill-emerald-700"></rect>
+                    <text x="100%" y=(y + 15).to_string() text-anchor="end" class="fill-slate-600 text-[11px] tabular-nums">{thousands(g.count)}</text>
+                </a>
+            }
+        })
+        .collect_view();
+    view! {
+        <figure class="mb-4 rounded-lg border border-slate-200 bg-white p-3" data-testid="summary-chart">
+            <figcaption class="mb-2 text-sm font-semibold text-slate-700">
+                {format!("Devices by {}", v.chart_by.label().to_lowercase())}
+                {(rest > 0).then(|| view! {
+                    <span class="ml-2 font-normal text-slate-500">{format!("(top {BARS}; {} more in other values)", thousands(rest))}</span>
+                })}
+            </figcaption>
+            <svg width="100%" height=height.to_string() role="group" aria-label=format!("Devices by {}", v.chart_by.label())>
+                {bars}
+            </svg>
+        </figure>
+    }
+    .into_any()
+}
+
+fn truncate(s: &str, chars: usize) -> String {
+    if s.chars().count() <= chars {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(chars - 1).collect::<String>())
+    }
+}
