@@ -74,16 +74,7 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
     let log = sim.log();
     let limited = log.iter().filter(|r| r.status == 429).count();
     let errors = log.iter().filter(|r| r.status == 500).count();
-    let times: Vec<Instant> = log.iter().map(|r| r.at).collect();
-    let busiest = (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
+    let busiest = sim.busiest_second();
     let unique: std::collections::HashSet<_> =
         snap.devices.iter().map(|d| d.device_sn.clone()).collect();
     println!(

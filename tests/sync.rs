@@ -29,20 +29,6 @@ fn device_requests(log: &[RequestRecord]) -> Vec<&RequestRecord> {
         .collect()
 }
 
-/// The most requests the simulator saw in any 1-second window.
-fn busiest_second(log: &[RequestRecord]) -> usize {
-    let times: Vec<Instant> = device_requests(log).iter().map(|r| r.at).collect();
-    (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("wxpay-sync-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -76,7 +62,7 @@ async fn a_full_sync_gets_every_device_once_within_the_rate_limit() {
     let log = sim.log();
     assert_eq!(device_requests(&log).len(), 44);
     assert!(log.iter().all(|r| r.status == 200), "no 429 or other error");
-    let busiest = busiest_second(&log);
+    let busiest = sim.busiest_second();
     assert!(busiest <= 20, "{busiest} requests in one second");
     assert!(busiest >= 15, "and close to the limit: {busiest}");
     let status = service.status();

@@ -186,6 +186,26 @@ impl Simulator {
             .clone()
     }
 
+    /// The most device-list requests that arrived in any 1-second window (rule 20000730's
+    /// measure), from the log.
+    pub fn busiest_second(&self) -> usize {
+        let log = self.log();
+        let times: Vec<Instant> = log
+            .iter()
+            .filter(|r| r.path_and_query.starts_with("/v3/iotmanage/devices"))
+            .map(|r| r.at)
+            .collect();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn clear_log(&self) {
         self.inner
             .log
@@ -443,6 +463,14 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     STANDARD.decode(s).ok()
 }
 
+/// The request's `Wechatpay-Serial`: which key the client wants responses signed with.
+fn requested_serial(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("wechatpay-serial")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 fn path_and_query(uri: &axum::http::Uri) -> String {
     uri.path_and_query()
         .map(|pq| pq.as_str().to_string())
@@ -486,10 +514,7 @@ async fn list_devices(
 ) -> Response {
     let pq = path_and_query(&uri);
     let options = sim.options();
-    let requested = headers
-        .get("wechatpay-serial")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let requested = requested_serial(&headers);
     let requested = requested.as_deref();
     let reply = |status: StatusCode, code: &str, message: String| {
         sim.record(peer.ip(), &pq, status.as_u16(), Some(code));
@@ -574,10 +599,7 @@ async fn certificates(
     headers: HeaderMap,
 ) -> Response {
     let pq = path_and_query(&uri);
-    let requested = headers
-        .get("wechatpay-serial")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let requested = requested_serial(&headers);
     if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
         sim.record(peer.ip(), &pq, status.as_u16(), Some(code));
         return sim.error(status, code, message, requested.as_deref());
@@ -623,10 +645,7 @@ async fn certificates(
 }
 
 async fn not_found(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
-    let requested = headers
-        .get("wechatpay-serial")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let requested = requested_serial(&headers);
     sim.error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
