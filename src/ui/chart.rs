@@ -34,6 +34,8 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
             view! {
                 <a href=href data-noscroll aria-label=format!("Filter to {name}") data-testid="chart-bar" data-value=g.value.clone() data-count=g.count.to_string()>
                     <title>{name.clone()}</title>
+                    // The whole row is the target, not just the bar.
+                    <rect x="0" y=y.to_string() width="100%" height=ROW.to_string() fill="transparent" class="hover:fill-slate-100"></rect>
                     <text x="0" y=(y + 15).to_string() class="fill-slate-700 text-[11px]">{truncate(&label, 14)}</text>
                     <rect x="34%" y=(y + 4).to_string() width=format!("{:.1}%", width * 0.52) height="14" rx="2" class="fill-emerald-600 hover:fill-emerald-700"></rect>
                     <text x="100%" y=(y + 15).to_string() text-anchor="end" class="fill-slate-600 text-[11px] tabular-nums">{thousands(g.count)}</text>
