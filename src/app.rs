@@ -2,7 +2,7 @@
 
 use crate::ui::devices_page::DevicesPage;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Html, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     StaticSegment,
@@ -21,7 +21,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HydrationScripts options />
                 <MetaTags />
             </head>
-            <body class="bg-slate-50 text-slate-900 antialiased">
+            <body class="bg-slate-50 dark:bg-slate-950 text-slate-900 dark:text-slate-100 antialiased">
                 <App />
             </body>
         </html>
@@ -33,7 +33,14 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     #[cfg(feature = "ssr")]
     set_content_security_policy();
+    let prefs = crate::ui::prefs::provide();
+    let theme = move || match prefs.get().theme {
+        crate::ui::prefs::Theme::Dark => "dark",
+        crate::ui::prefs::Theme::Light => "light",
+        crate::ui::prefs::Theme::System => "",
+    };
     view! {
+        <Html {..} class=theme />
         <Stylesheet id="leptos" href="/pkg/wxpay-devices.css" />
         <Title text="WeChat Pay devices · 智能设备" />
         <Router>
@@ -72,7 +79,7 @@ fn NotFound() -> impl IntoView {
         <main class="mx-auto max-w-xl p-8">
             <h1 class="text-xl font-semibold">"Page not found"</h1>
             <p class="mt-2">
-                <a class="text-emerald-700 underline" href="/">
+                <a class="text-emerald-700 dark:text-emerald-400 underline" href="/">
                     "Back to the device list"
                 </a>
             </p>

@@ -242,16 +242,16 @@ fn escape(s: &str) -> String {
 
 fn login_page(next: &str, error: Option<&str>) -> Html<String> {
     let error = error
-        .map(|e| format!(r#"<p role="alert" class="mt-3 rounded border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-900">{}</p>"#, escape(e)))
+        .map(|e| format!(r#"<p role="alert" class="mt-3 rounded border border-red-300 dark:border-red-800 bg-red-50 dark:bg-red-950 px-3 py-2 text-sm text-red-900 dark:text-red-200">{}</p>"#, escape(e)))
         .unwrap_or_default();
     Html(format!(
         r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · WeChat Pay devices</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/wxpay-devices.css"></head>
-<body class="bg-slate-50 text-slate-900 antialiased"><main class="mx-auto mt-24 max-w-sm rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
-<h1 class="text-lg font-semibold">智能设备 <span class="font-normal text-slate-500">WeChat Pay devices</span></h1>
+<body class="bg-slate-50 dark:bg-slate-950 text-slate-900 dark:text-slate-100 antialiased"><main class="mx-auto mt-24 max-w-sm rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-6 shadow-sm">
+<h1 class="text-lg font-semibold">智能设备 <span class="font-normal text-slate-500 dark:text-slate-400">WeChat Pay devices</span></h1>
 <form method="post" action="/login" class="mt-4 flex flex-col gap-3">
 <input type="hidden" name="next" value="{next}">
-<label class="flex flex-col text-sm">Password<input type="password" name="password" autocomplete="current-password" required autofocus class="mt-1 rounded border border-slate-300 px-3 py-2"></label>
+<label class="flex flex-col text-sm">Password<input type="password" name="password" autocomplete="current-password" required autofocus class="mt-1 rounded border border-slate-300 dark:border-slate-600 px-3 py-2"></label>
 <button type="submit" class="rounded bg-emerald-700 px-3 py-2 font-medium text-white hover:bg-emerald-800">Sign in</button></form>{error}</main></body></html>"#,
         next = escape(next)
     ))

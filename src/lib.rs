@@ -3,6 +3,8 @@
 //! Shared by the server (`ssr`) and the browser (`hydrate`): the data model, the code tables,
 //! the server functions' signatures and the UI. Server-only modules sit behind `ssr`.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 #[cfg(feature = "ssr")]

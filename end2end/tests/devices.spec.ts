@@ -225,3 +225,60 @@ test("a manual refresh shows live progress, then new data, then waits a minute",
   await expect(page.getByTestId("refresh")).toHaveAttribute("title", /once a minute/);
   await expect(page.getByTestId("row-summary")).toHaveText("Rows 1–50 of 3,000");
 });
+
+test("hidden columns, density and theme are remembered across a reload", async ({ page }) => {
+  await openHydrated(page, "/");
+  await expect(page.locator('th[data-column="camera_sn"]')).toBeVisible();
+  await page.getByTestId("display-menu").locator("summary").click();
+  await page.locator('input[data-column="camera_sn"]').uncheck();
+  await page.getByTestId("compact").check();
+  await page.getByTestId("theme").selectOption("dark");
+  await expect(page.locator('th[data-column="camera_sn"]')).toBeHidden();
+  await expect(page.getByTestId("device-table")).toHaveAttribute("data-density", "compact");
+  await expect(page.locator("html")).toHaveClass(/dark/);
+  await openHydrated(page, "/");
+  // Rendered that way by the server: no flash of the defaults.
+  await expect(page.locator('th[data-column="camera_sn"]')).toBeHidden();
+  await expect(page.getByTestId("device-table")).toHaveAttribute("data-density", "compact");
+  await expect(page.locator("html")).toHaveClass(/dark/);
+  await page.screenshot({ path: "screenshots/dark.png" });
+  const html = await (await page.request.get("/")).text();
+  expect(html).toContain('data-density="compact"');
+  // Back to the defaults for the other tests.
+  await page.context().clearCookies();
+});
+
+test("the page can be operated by keyboard alone: filter, sort, page", async ({ page }) => {
+  await openHydrated(page, "/");
+  async function tabTo(target: ReturnType<Page["locator"]>) {
+    for (let i = 0; i < 300; i++) {
+      if (await target.evaluate((el) => el === document.activeElement)) return;
+      await page.keyboard.press("Tab");
+    }
+    throw new Error("could not reach the element with Tab");
+  }
+  const linux = page.getByTestId("facet-os").getByRole("checkbox", { name: /LINUX/ });
+  await tabTo(linux);
+  await page.keyboard.press("Space");
+  await expect(page).toHaveURL(/os=LINUX/);
+  await expect(page.getByTestId("facet-os").getByRole("checkbox", { name: /LINUX/ })).toHaveAttribute("aria-checked", "true");
+  const sortModel = page.locator('th[data-column="device_model"] a');
+  await tabTo(sortModel);
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/sort=device_model/);
+  await expect(page.locator('th[data-column="device_model"]')).toHaveAttribute("aria-sort", "ascending");
+  const next = page.getByRole("link", { name: "Next ›" });
+  await tabTo(next);
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("row-summary")).toHaveText(/^Rows 51–100 of/);
+});
+
+test("on a phone the filters are a drawer", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await openHydrated(page, "/");
+  await expect(page.locator("#filters")).toBeHidden();
+  await page.getByTestId("filters-toggle").click();
+  await expect(page.locator("#filters")).toBeVisible();
+  await expect(page.getByTestId("filters-toggle")).toHaveAttribute("aria-expanded", "true");
+  await page.screenshot({ path: "screenshots/phone.png", fullPage: false });
+});

@@ -35,20 +35,20 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
                 <a href=href data-noscroll aria-label=format!("Filter to {name}") data-testid="chart-bar" data-value=g.value.clone() data-count=g.count.to_string()>
                     <title>{name.clone()}</title>
                     // The whole row is the target, not just the bar.
-                    <rect x="0" y=y.to_string() width="100%" height=ROW.to_string() fill="transparent" class="hover:fill-slate-100"></rect>
-                    <text x="0" y=(y + 15).to_string() class="fill-slate-700 text-[11px]">{truncate(&label, 14)}</text>
+                    <rect x="0" y=y.to_string() width="100%" height=ROW.to_string() fill="transparent" class="hover:fill-slate-100 dark:hover:fill-slate-800"></rect>
+                    <text x="0" y=(y + 15).to_string() class="fill-slate-700 dark:fill-slate-200 text-[11px]">{truncate(&label, 14)}</text>
                     <rect x="34%" y=(y + 4).to_string() width=format!("{:.1}%", width * 0.52) height="14" rx="2" class="fill-emerald-600 hover:fill-emerald-700"></rect>
-                    <text x="100%" y=(y + 15).to_string() text-anchor="end" class="fill-slate-600 text-[11px] tabular-nums">{thousands(g.count)}</text>
+                    <text x="100%" y=(y + 15).to_string() text-anchor="end" class="fill-slate-600 dark:fill-slate-300 text-[11px] tabular-nums">{thousands(g.count)}</text>
                 </a>
             }
         })
         .collect_view();
     view! {
-        <figure class="mb-4 rounded-lg border border-slate-200 bg-white p-3" data-testid="summary-chart">
-            <figcaption class="mb-2 text-sm font-semibold text-slate-700">
+        <figure class="mb-4 rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-3" data-testid="summary-chart">
+            <figcaption class="mb-2 text-sm font-semibold text-slate-700 dark:text-slate-200">
                 {format!("Devices by {}", v.chart_by.label().to_lowercase())}
                 {(rest > 0).then(|| view! {
-                    <span class="ml-2 font-normal text-slate-500">{format!("(top {BARS}; {} more in other values)", thousands(rest))}</span>
+                    <span class="ml-2 font-normal text-slate-500 dark:text-slate-400">{format!("(top {BARS}; {} more in other values)", thousands(rest))}</span>
                 })}
             </figcaption>
             <svg width="100%" height=height.to_string() role="group" aria-label=format!("Devices by {}", v.chart_by.label())>

@@ -6,11 +6,12 @@ use crate::codes::Table;
 use crate::model::Device;
 use crate::query::{DeviceQuery, GroupCount, SortDir};
 use crate::ui::format::thousands;
+use crate::ui::prefs::use_prefs;
 use leptos::prelude::*;
 use std::collections::HashSet;
 
-/// (header, field sorted by)
-const COLUMNS: [(&str, &str); 10] = [
+/// (header, field sorted by: also the column's key for hiding it)
+pub const COLUMNS: [(&str, &str); 10] = [
     ("Device SN", "device_sn"),
     ("Category", "device_category_code"),
     ("Class", "device_class_code"),
@@ -29,6 +30,7 @@ pub fn DeviceGrid(
     query: DeviceQuery,
     collapsed: RwSignal<HashSet<String>>,
 ) -> impl IntoView {
+    let prefs = use_prefs();
     let headers = COLUMNS
         .iter()
         .map(|(label, field)| {
@@ -42,8 +44,9 @@ pub fn DeviceGrid(
                 "descending" => "▼",
                 _ => "",
             };
+            let key = *field;
             view! {
-                <th scope="col" aria-sort=sort class="whitespace-nowrap px-3 py-2">
+                <th scope="col" aria-sort=sort class="whitespace-nowrap px-3 py-2" class:hidden=move || prefs.with(|p| p.is_hidden(key)) data-column=key>
                     <a
                         href=query.sorted_next(field).href()
                         data-noscroll
@@ -79,12 +82,18 @@ pub fn DeviceGrid(
     }
 
     view! {
-        <div class="max-h-[75vh] overflow-auto rounded-lg border border-slate-200 bg-white shadow-sm">
-            <table class="min-w-full text-left text-sm" data-testid="device-table">
-                <thead class="sticky top-0 z-10 bg-slate-100 text-xs uppercase tracking-wide text-slate-600 shadow-sm">
+        <div class="max-h-[75vh] overflow-auto rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 shadow-sm">
+            <table
+                class="min-w-full text-left text-sm [&_td]:px-3"
+                class=(["[&_td]:py-0.5", "text-xs"], move || prefs.with(|p| p.compact))
+                class=("[&_td]:py-1.5", move || !prefs.with(|p| p.compact))
+                data-testid="device-table"
+                data-density=move || if prefs.with(|p| p.compact) { "compact" } else { "comfortable" }
+            >
+                <thead class="sticky top-0 z-10 bg-slate-100 dark:bg-slate-800 text-xs uppercase tracking-wide text-slate-600 dark:text-slate-300 shadow-sm">
                     <tr>{headers}</tr>
                 </thead>
-                <tbody class="divide-y divide-slate-100">{body}</tbody>
+                <tbody class="divide-y divide-slate-100 dark:divide-slate-800">{body}</tbody>
             </table>
         </div>
     }
@@ -103,17 +112,17 @@ fn GroupHeader(g: GroupCount, collapsed: RwSignal<HashSet<String>>) -> impl Into
         })
     };
     view! {
-        <tr class="bg-slate-50" data-testid="group-header" data-group=g.value.clone() data-count=g.count.to_string()>
+        <tr class="bg-slate-50 dark:bg-slate-950" data-testid="group-header" data-group=g.value.clone() data-count=g.count.to_string()>
             <th scope="rowgroup" colspan="10" class="px-3 py-1.5 text-left">
                 <button
                     type="button"
-                    class="inline-flex items-center gap-2 text-sm font-semibold text-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                    class="inline-flex items-center gap-2 text-sm font-semibold text-slate-800 dark:text-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
                     aria-expanded=move || (!is_collapsed.get()).to_string()
                     on:click=toggle
                 >
                     <span aria-hidden="true" class="inline-block w-3">{move || if is_collapsed.get() { "▸" } else { "▾" }}</span>
                     <span class="whitespace-pre-line">{g.label.clone()}</span>
-                    <span class="font-normal text-slate-500">
+                    <span class="font-normal text-slate-500 dark:text-slate-400">
                         {format!("{} device{}", thousands(g.count), if g.count == 1 { "" } else { "s" })}
                     </span>
                 </button>
@@ -132,6 +141,8 @@ fn coded(table: Table, code: Option<&str>, name: Option<&str>) -> impl IntoView 
 #[component]
 fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) -> impl IntoView {
     let d = device;
+    let prefs = use_prefs();
+    let hid = move |key: &'static str| move || prefs.with(|p| p.is_hidden(key));
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let active = d.activation_status.as_deref() == Some("ACTIVATED");
     let status = match d.activation_status.as_deref() {
@@ -148,32 +159,32 @@ fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) 
         }
     });
     view! {
-        <tr class="hover:bg-slate-50" data-testid="device-row" class:hidden=hidden>
-            <td class="whitespace-nowrap px-3 py-1.5 font-mono text-xs">{dash(&d.device_sn)}</td>
-            <td class="whitespace-nowrap px-3 py-1.5">
+        <tr class="hover:bg-slate-50 dark:hover:bg-slate-800" data-testid="device-row" class:hidden=hidden>
+            <td class:hidden=hid("device_sn") class="whitespace-nowrap font-mono text-xs">{dash(&d.device_sn)}</td>
+            <td class:hidden=hid("device_category_code") class="whitespace-nowrap">
                 {coded(Table::Category, d.device_category_code.as_deref(), d.device_category.as_deref())}
             </td>
-            <td class="whitespace-nowrap px-3 py-1.5">
+            <td class:hidden=hid("device_class_code") class="whitespace-nowrap">
                 {coded(Table::Class, d.device_class_code.as_deref(), d.device_class.as_deref())}
             </td>
-            <td class="px-3 py-1.5 whitespace-pre-line">{dash(&d.device_model)}</td>
-            <td class="px-3 py-1.5">{dash(&d.operating_system)}</td>
-            <td class="whitespace-nowrap px-3 py-1.5">
+            <td class:hidden=hid("device_model") class="whitespace-pre-line">{dash(&d.device_model)}</td>
+            <td class:hidden=hid("operating_system")>{dash(&d.operating_system)}</td>
+            <td class:hidden=hid("app_scene_code") class="whitespace-nowrap">
                 {coded(Table::Scene, d.app_scene_code.as_deref(), d.app_scene.as_deref())}
             </td>
-            <td class="px-3 py-1.5">
+            <td class:hidden=hid("activation_status")>
                 <span class=if active {
-                    "rounded bg-emerald-100 px-1.5 py-0.5 text-xs text-emerald-800"
+                    "rounded bg-emerald-100 dark:bg-emerald-900 px-1.5 py-0.5 text-xs text-emerald-800 dark:text-emerald-200"
                 } else {
-                    "rounded bg-slate-200 px-1.5 py-0.5 text-xs text-slate-700"
+                    "rounded bg-slate-200 dark:bg-slate-700 px-1.5 py-0.5 text-xs text-slate-700 dark:text-slate-200"
                 }>{status}</span>
             </td>
-            <td class="whitespace-nowrap px-3 py-1.5 text-xs text-slate-600">{dash(&d.activation_time)}</td>
-            <td class="px-3 py-1.5">
+            <td class:hidden=hid("activation_time") class="whitespace-nowrap text-xs text-slate-600 dark:text-slate-300">{dash(&d.activation_time)}</td>
+            <td class:hidden=hid("sub_mchid")>
                 <div class="whitespace-pre-line" data-testid="sub-name">{sub_name}</div>
-                <div class="font-mono text-xs text-slate-500" data-testid="sub-mchid">{d.sub_mchid.clone().unwrap_or_default()}</div>
+                <div class="font-mono text-xs text-slate-500 dark:text-slate-400" data-testid="sub-mchid">{d.sub_mchid.clone().unwrap_or_default()}</div>
             </td>
-            <td class="whitespace-nowrap px-3 py-1.5 font-mono text-xs text-slate-600">{dash(&d.camera_sn)}</td>
+            <td class:hidden=hid("camera_sn") class="whitespace-nowrap font-mono text-xs text-slate-600 dark:text-slate-300">{dash(&d.camera_sn)}</td>
         </tr>
     }
 }

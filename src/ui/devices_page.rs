@@ -26,6 +26,8 @@ pub fn DevicesPage() -> impl IntoView {
     let (pending, set_pending) = signal(false);
     // Collapsed groups, by value; kept while paging.
     let collapsed = RwSignal::new(HashSet::<String>::new());
+    // On narrow screens the filters are a drawer, closed until asked for.
+    let filters_open = RwSignal::new(false);
 
     // Set only in the browser, once hydrated: end-to-end tests wait for it before clicking.
     let hydrated = RwSignal::new(false);
@@ -70,16 +72,16 @@ pub fn DevicesPage() -> impl IntoView {
 
     view! {
         <div class="min-h-screen" data-hydrated=move || hydrated.get().to_string()>
-            <header class="border-b border-slate-200 bg-white">
+            <header class="border-b border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900">
                 <div class="mx-auto flex max-w-screen-2xl flex-wrap items-center gap-3 px-4 py-3">
                     <img src="/favicon.svg" alt="" class="h-7 w-7" />
                     <h1 class="text-lg font-semibold">
                         "智能设备 "
-                        <span class="font-normal text-slate-500">"WeChat Pay devices"</span>
+                        <span class="font-normal text-slate-500 dark:text-slate-400">"WeChat Pay devices"</span>
                     </h1>
                     <div class="ml-auto flex items-center gap-3 text-sm">
                         <span
-                            class="text-slate-500"
+                            class="text-slate-500 dark:text-slate-400"
                             aria-live="polite"
                             data-testid="busy"
                             class:invisible=move || !pending.get()
@@ -100,14 +102,14 @@ pub fn DevicesPage() -> impl IntoView {
                 </Transition>
             </header>
             <main class="mx-auto max-w-screen-2xl px-4 py-4">
-                <Toolbar query />
+                <Toolbar query filters_open />
                 <Transition
-                    fallback=|| view! { <p class="p-6 text-slate-500">"Loading devices… the first sync takes a few seconds."</p> }
+                    fallback=|| view! { <p class="p-6 text-slate-500 dark:text-slate-400">"Loading devices… the first sync takes a few seconds."</p> }
                     set_pending
                 >
                     <ErrorBoundary fallback=|errors| view! { <LoadError errors /> }>
                         {move || Suspend::new(async move {
-                            view_res.await.map(|v| view! { <Content v query collapsed /> })
+                            view_res.await.map(|v| view! { <Content v query collapsed filters_open /> })
                         })}
                     </ErrorBoundary>
                 </Transition>
@@ -121,6 +123,7 @@ fn Content(
     v: DeviceView,
     query: Memo<DeviceQuery>,
     collapsed: RwSignal<HashSet<String>>,
+    filters_open: RwSignal<bool>,
 ) -> impl IntoView {
     let q = query.get_untracked();
     let (first, last) = v.row_range();
@@ -144,7 +147,7 @@ fn Content(
     };
     let notices = (!v.notices.is_empty()).then(|| {
         view! {
-            <div role="status" class="mb-3 rounded border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="notices">
+            <div role="status" class="mb-3 rounded border border-amber-300 dark:border-amber-700 bg-amber-50 dark:bg-amber-950 px-3 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="notices">
                 <ul>{v.notices.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
             </div>
         }
@@ -161,12 +164,12 @@ fn Content(
     };
     view! {
         <div class="flex flex-col gap-4 lg:flex-row">
-            <FilterPanel v=v.clone() query=q.clone() />
+            <FilterPanel v=v.clone() query=q.clone() open=filters_open />
             <section class="min-w-0 flex-1">
                 {notices}
                 <ActiveFilters v=v.clone() query=q.clone() />
                 <div class="mb-2 flex items-center gap-3">
-                    <p class="text-sm text-slate-600" data-testid="row-summary">{summary}</p>
+                    <p class="text-sm text-slate-600 dark:text-slate-300" data-testid="row-summary">{summary}</p>
                     <div class="ml-auto">
                         {(v.total > 0).then(|| view! { <ExportMenu query=q.clone() rows=v.total /> })}
                     </div>
@@ -181,9 +184,9 @@ fn Content(
 fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
     if v.unfiltered == 0 {
         view! {
-            <div class="rounded-lg border border-slate-200 bg-white p-8 text-center" data-testid="empty">
+            <div class="rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-8 text-center" data-testid="empty">
                 <p class="font-medium">"No devices at all."</p>
-                <p class="mt-1 text-sm text-slate-600">
+                <p class="mt-1 text-sm text-slate-600 dark:text-slate-300">
                     "WeChat Pay lists no smart device for this merchant."
                 </p>
             </div>
@@ -191,10 +194,10 @@ fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
         .into_any()
     } else {
         view! {
-            <div class="rounded-lg border border-slate-200 bg-white p-8 text-center" data-testid="empty">
+            <div class="rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-8 text-center" data-testid="empty">
                 <p class="font-medium">"No device matches these filters."</p>
                 <p class="mt-2 text-sm">
-                    <a class="text-emerald-700 underline" href=q.cleared().href() data-noscroll>
+                    <a class="text-emerald-700 dark:text-emerald-400 underline" href=q.cleared().href() data-noscroll>
                         "Clear filters"
                     </a>
                 </p>
@@ -207,7 +210,7 @@ fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
 #[component]
 fn LoadError(errors: ArcRwSignal<Errors>) -> impl IntoView {
     view! {
-        <div role="alert" class="rounded border border-red-300 bg-red-50 p-4 text-red-900" data-testid="load-error">
+        <div role="alert" class="rounded border border-red-300 dark:border-red-800 bg-red-50 dark:bg-red-950 p-4 text-red-900 dark:text-red-200" data-testid="load-error">
             <p class="font-semibold">"The device list could not be loaded."</p>
             <ul class="mt-1 list-disc pl-5 text-sm">
                 {move || {

@@ -10,7 +10,7 @@ use leptos::task::spawn_local;
 use std::time::Duration;
 
 #[component]
-pub fn FilterPanel(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+pub fn FilterPanel(v: DeviceView, query: DeviceQuery, open: RwSignal<bool>) -> impl IntoView {
     let sections = Filter::ALL
         .into_iter()
         .map(|f| {
@@ -19,24 +19,29 @@ pub fn FilterPanel(v: DeviceView, query: DeviceQuery) -> impl IntoView {
             let picker = (f == Filter::SubMchid).then(|| view! { <SubMerchantSearch query=query.clone() /> });
             let open = f != Filter::Scene || !query.values(f).is_empty();
             view! {
-                <details class="border-b border-slate-100 py-2" open=open data-testid=format!("facet-{}", f.param())>
-                    <summary class="cursor-pointer select-none text-sm font-semibold text-slate-700">
+                <details class="border-b border-slate-100 dark:border-slate-800 py-2" open=open data-testid=format!("facet-{}", f.param())>
+                    <summary class="cursor-pointer select-none text-sm font-semibold text-slate-700 dark:text-slate-200">
                         {f.label()}
                         {(!query.values(f).is_empty()).then(|| view! {
-                            <span class="ml-2 rounded bg-emerald-100 px-1.5 text-xs text-emerald-800">{query.values(f).len()}</span>
+                            <span class="ml-2 rounded bg-emerald-100 dark:bg-emerald-900 px-1.5 text-xs text-emerald-800 dark:text-emerald-200">{query.values(f).len()}</span>
                         })}
                     </summary>
                     {picker}
                     <FacetList filter=f values query=query.clone() />
                     {(more > 0).then(|| view! {
-                        <p class="mt-1 text-xs text-slate-500">{format!("and {} more: search above", thousands(more))}</p>
+                        <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">{format!("and {} more: search above", thousands(more))}</p>
                     })}
                 </details>
             }
         })
         .collect_view();
     view! {
-        <aside class="w-full shrink-0 rounded-lg border border-slate-200 bg-white px-3 py-1 lg:w-72" aria-label="Filters">
+        <aside
+            id="filters"
+            class="w-full shrink-0 rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 px-3 py-1 lg:w-72 lg:block"
+            class:hidden=move || !open.get()
+            aria-label="Filters"
+        >
             {sections}
         </aside>
     }
@@ -65,7 +70,7 @@ fn FacetOption(filter: Filter, fv: FacetValue, query: DeviceQuery) -> impl IntoV
         _ => fv.label.clone(),
     };
     let secondary = (filter == Filter::SubMchid && fv.value != "-" && fv.label != fv.value).then(|| {
-        view! { <span class="block font-mono text-[11px] text-slate-500">{fv.value.clone()}</span> }
+        view! { <span class="block font-mono text-[11px] text-slate-500 dark:text-slate-400">{fv.value.clone()}</span> }
     });
     view! {
         <li>
@@ -74,9 +79,10 @@ fn FacetOption(filter: Filter, fv: FacetValue, query: DeviceQuery) -> impl IntoV
                 data-noscroll
                 role="checkbox"
                 aria-checked=selected.to_string()
+                on:keydown=toggle_on_space
                 data-value=fv.value.clone()
                 title=title
-                class="flex items-start gap-2 rounded px-1 py-0.5 text-sm hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                class="flex items-start gap-2 rounded px-1 py-0.5 text-sm hover:bg-slate-100 dark:hover:bg-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
                 class:text-slate-400=fv.count == 0 && !selected
             >
                 <span
@@ -91,9 +97,23 @@ fn FacetOption(filter: Filter, fv: FacetValue, query: DeviceQuery) -> impl IntoV
                     <span class="block truncate whitespace-pre-line">{fv.label.clone()}</span>
                     {secondary}
                 </span>
-                <span class="tabular-nums text-xs text-slate-500">{thousands(fv.count)}</span>
+                <span class="tabular-nums text-xs text-slate-500 dark:text-slate-400">{thousands(fv.count)}</span>
             </a>
         </li>
+    }
+}
+
+/// A checkbox toggles with Space; these checkboxes are links, which only follow Enter.
+fn toggle_on_space(ev: leptos::ev::KeyboardEvent) {
+    use leptos::wasm_bindgen::JsCast;
+    if ev.key() == " " {
+        ev.prevent_default();
+        if let Some(el) = ev
+            .current_target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            el.click();
+        }
     }
 }
 
@@ -132,7 +152,7 @@ fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
     view! {
         <input
             type="search"
-            class="mt-2 w-full rounded border border-slate-300 px-2 py-1 text-sm"
+            class="mt-2 w-full rounded border border-slate-300 dark:border-slate-600 px-2 py-1 text-sm"
             placeholder="Find sub-merchant: id or name"
             aria-label="Find sub-merchant by id or name"
             maxlength="100"
@@ -141,12 +161,12 @@ fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
         />
         {move || match results.get() {
             None => ().into_any(),
-            Some(Err(e)) => view! { <p class="mt-1 text-xs text-red-700">{e}</p> }.into_any(),
+            Some(Err(e)) => view! { <p class="mt-1 text-xs text-red-700 dark:text-red-400">{e}</p> }.into_any(),
             Some(Ok(list)) if list.is_empty() => {
-                view! { <p class="mt-1 text-xs text-slate-500">"No sub-merchant matches."</p> }.into_any()
+                view! { <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">"No sub-merchant matches."</p> }.into_any()
             }
             Some(Ok(list)) => view! {
-                <div class="mt-1 rounded border border-emerald-200 bg-emerald-50/40 p-1" data-testid="sub-merchant-results">
+                <div class="mt-1 rounded border border-emerald-200 dark:border-emerald-800 bg-emerald-50/40 p-1" data-testid="sub-merchant-results">
                     <FacetList filter=Filter::SubMchid values=list query=q2.clone() />
                 </div>
             }
@@ -191,7 +211,7 @@ pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
                         <a
                             href=href
                             data-noscroll
-                            class="inline-flex items-center gap-1 rounded-full border border-emerald-300 bg-emerald-50 px-2.5 py-0.5 text-xs text-emerald-900 hover:bg-emerald-100"
+                            class="inline-flex items-center gap-1 rounded-full border border-emerald-300 dark:border-emerald-700 bg-emerald-50 dark:bg-emerald-950 px-2.5 py-0.5 text-xs text-emerald-900 dark:text-emerald-200 hover:bg-emerald-100 dark:hover:bg-emerald-900"
                             aria-label=format!("Remove filter {text}")
                         >
                             <span class="max-w-64 truncate">{text.clone()}</span>
@@ -200,7 +220,7 @@ pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
                     }
                 })
                 .collect_view()}
-            <a href=query.cleared().href() data-noscroll class="text-xs text-slate-600 underline" data-testid="clear-all">
+            <a href=query.cleared().href() data-noscroll class="text-xs text-slate-600 dark:text-slate-300 underline" data-testid="clear-all">
                 "Clear all"
             </a>
         </div>

@@ -7,6 +7,7 @@ pub mod export_menu;
 pub mod filters;
 pub mod format;
 pub mod pagination;
+pub mod prefs;
 pub mod status;
 pub mod toolbar;
 

@@ -14,7 +14,7 @@ pub fn Pagination(v: DeviceView, query: DeviceQuery) -> impl IntoView {
         <nav class="mt-3 flex flex-wrap items-center gap-2 text-sm" aria-label="Pagination">
             <PageLink href=link(1) enabled={page > 1} label="« First" />
             <PageLink href=link(page.saturating_sub(1).max(1)) enabled={page > 1} label="‹ Prev" />
-            <span class="px-2 text-slate-600" data-testid="page-of">
+            <span class="px-2 text-slate-600 dark:text-slate-300" data-testid="page-of">
                 {format!("Page {} of {}", thousands(page as usize), thousands(pages as usize))}
             </span>
             <PageLink href=link(page + 1) enabled={page < pages} label="Next ›" />
@@ -27,14 +27,14 @@ pub fn Pagination(v: DeviceView, query: DeviceQuery) -> impl IntoView {
 fn PageLink(href: String, enabled: bool, label: &'static str) -> impl IntoView {
     if enabled {
         view! {
-            <a class="rounded border border-slate-300 bg-white px-3 py-1 hover:bg-slate-100" href=href>
+            <a class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1 hover:bg-slate-100 dark:hover:bg-slate-800" href=href>
                 {label}
             </a>
         }
         .into_any()
     } else {
         view! {
-            <span class="rounded border border-slate-200 px-3 py-1 text-slate-400" aria-disabled="true">
+            <span class="rounded border border-slate-200 dark:border-slate-700 px-3 py-1 text-slate-400" aria-disabled="true">
                 {label}
             </span>
         }

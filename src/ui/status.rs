@@ -37,9 +37,9 @@ pub fn StatusBar(
         })
     };
     view! {
-        <div class="flex flex-wrap items-center gap-2 text-sm text-slate-600" data-testid="status">
+        <div class="flex flex-wrap items-center gap-2 text-sm text-slate-600 dark:text-slate-300" data-testid="status">
             {move || status.get().demo.then(|| view! {
-                <span class="rounded bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900" data-testid="demo-badge">
+                <span class="rounded bg-amber-100 dark:bg-amber-900 px-2 py-0.5 text-xs font-medium text-amber-900 dark:text-amber-200" data-testid="demo-badge">
                     "Demo: simulated data"
                 </span>
             })}
@@ -85,7 +85,7 @@ pub fn StatusBar(
             </span>
             <button
                 type="button"
-                class="rounded border border-slate-300 bg-white px-2 py-0.5 text-xs hover:bg-slate-100 disabled:cursor-not-allowed disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-0.5 text-xs hover:bg-slate-100 dark:hover:bg-slate-800 disabled:cursor-not-allowed disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
                 data-testid="refresh"
                 disabled=move || status.get().manual_refresh_blocked.is_some()
                 title=move || status.get().manual_refresh_blocked.unwrap_or_else(|| "Fetch the whole list from WeChat Pay now".into())
@@ -93,10 +93,10 @@ pub fn StatusBar(
             >
                 "Refresh now"
             </button>
-            {move || refresh_error.get().map(|e| view! { <span class="text-xs text-red-700">{e}</span> })}
+            {move || refresh_error.get().map(|e| view! { <span class="text-xs text-red-700 dark:text-red-400">{e}</span> })}
             {auth.then(|| view! {
                 <form method="post" action="/logout">
-                    <button type="submit" class="rounded border border-slate-300 bg-white px-2 py-0.5 text-xs hover:bg-slate-100" data-testid="sign-out">
+                    <button type="submit" class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-0.5 text-xs hover:bg-slate-100 dark:hover:bg-slate-800" data-testid="sign-out">
                         "Sign out"
                     </button>
                 </form>
@@ -119,7 +119,7 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
                 "The sync failed; there is no data to show yet."
             };
             Some(view! {
-                <div role="alert" class="border-b border-red-200 bg-red-50 px-4 py-2 text-sm text-red-900" data-testid="sync-error">
+                <div role="alert" class="border-b border-red-200 dark:border-red-800 bg-red-50 dark:bg-red-950 px-4 py-2 text-sm text-red-900 dark:text-red-200" data-testid="sync-error">
                     <p class="font-medium">{shown}</p>
                     <p class="mt-0.5">{e.message}</p>
                     <p class="mt-0.5">"What to do: "{e.advice}</p>
@@ -129,7 +129,7 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
             .into_any())
         } else if !s.fresh && s.synced_at.is_some() && !s.running {
             Some(view! {
-                <div role="status" class="border-b border-amber-200 bg-amber-50 px-4 py-2 text-sm text-amber-900" data-testid="stale">
+                <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="stale">
                     {format!(
                         "This data is {} old; the next refresh waits for the request quota ({}).",
                         ago(s.age_secs.unwrap_or(0)).trim_end_matches(" ago"),

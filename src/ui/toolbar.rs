@@ -2,19 +2,31 @@
 //! URL, so typing is never interrupted by new data arriving.
 
 use crate::query::{DeviceQuery, GroupBy, PAGE_SIZES};
+use crate::ui::device_table::COLUMNS;
 use crate::ui::go_to;
+use crate::ui::prefs::{use_prefs, Theme};
 use leptos::prelude::*;
 use std::time::Duration;
 
 #[component]
-pub fn Toolbar(query: Memo<DeviceQuery>) -> impl IntoView {
+pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl IntoView {
     view! {
         <div class="mb-4 flex flex-wrap items-end gap-3">
+            <button
+                type="button"
+                class="self-end rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1.5 text-sm lg:hidden focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                aria-controls="filters"
+                aria-expanded=move || filters_open.get().to_string()
+                data-testid="filters-toggle"
+                on:click=move |_| filters_open.update(|o| *o = !*o)
+            >
+                {move || if filters_open.get() { "Hide filters" } else { "Filters" }}
+            </button>
             <SearchBox query />
-            <label class="flex flex-col text-xs text-slate-600">
+            <label class="flex flex-col text-xs text-slate-600 dark:text-slate-300">
                 "Group by"
                 <select
-                    class="mt-1 rounded border border-slate-300 bg-white px-2 py-1.5 text-sm text-slate-900"
+                    class="mt-1 rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1.5 text-sm text-slate-900 dark:text-slate-100"
                     data-testid="group-select"
                     on:change=move |ev| {
                         let g = GroupBy::parse(&event_target_value(&ev));
@@ -34,10 +46,11 @@ pub fn Toolbar(query: Memo<DeviceQuery>) -> impl IntoView {
                         .collect_view()}
                 </select>
             </label>
-            <label class="flex flex-col text-xs text-slate-600">
+            <DisplayMenu />
+            <label class="flex flex-col text-xs text-slate-600 dark:text-slate-300">
                 "Rows per page"
                 <select
-                    class="mt-1 rounded border border-slate-300 bg-white px-2 py-1.5 text-sm text-slate-900"
+                    class="mt-1 rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1.5 text-sm text-slate-900 dark:text-slate-100"
                     data-testid="per-page-select"
                     on:change=move |ev| {
                         if let Ok(n) = event_target_value(&ev).parse::<u32>() {
@@ -59,6 +72,7 @@ pub fn Toolbar(query: Memo<DeviceQuery>) -> impl IntoView {
             </label>
         </div>
     }
+    .into_any()
 }
 
 /// Free-text search over device SN, camera SN, model and both short names. The URL follows the
@@ -87,11 +101,11 @@ fn SearchBox(query: Memo<DeviceQuery>) -> impl IntoView {
         );
     };
     view! {
-        <label class="flex min-w-64 flex-1 flex-col text-xs text-slate-600">
+        <label class="flex min-w-64 flex-1 flex-col text-xs text-slate-600 dark:text-slate-300">
             "Search"
             <input
                 type="search"
-                class="mt-1 rounded border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-900"
+                class="mt-1 rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1.5 text-sm text-slate-900 dark:text-slate-100"
                 placeholder="Device SN, camera SN, model, merchant name…"
                 maxlength="100"
                 data-testid="search"
@@ -99,5 +113,81 @@ fn SearchBox(query: Memo<DeviceQuery>) -> impl IntoView {
                 on:input=on_input
             />
         </label>
+    }
+}
+
+/// Columns shown, row density and theme: remembered by this browser.
+#[component]
+fn DisplayMenu() -> impl IntoView {
+    let prefs = use_prefs();
+    let columns = COLUMNS
+        .iter()
+        .map(|(label, key)| {
+            let key = *key;
+            view! {
+                <label class="flex items-center gap-2 rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800">
+                    <input
+                        type="checkbox"
+                        class="h-4 w-4 accent-emerald-600"
+                        data-column=key
+                        prop:checked=move || !prefs.with(|p| p.is_hidden(key))
+                        on:change=move |ev| {
+                            let show = event_target_checked(&ev);
+                            prefs.update(|p| {
+                                p.hidden.retain(|h| h != key);
+                                if !show {
+                                    p.hidden.push(key.to_string());
+                                }
+                            });
+                        }
+                    />
+                    {*label}
+                </label>
+            }
+        })
+        .collect_view();
+    let theme_option = |t: Theme, label: &'static str| {
+        view! { <option value=t.key() selected=move || prefs.with(|p| p.theme == t)>{label}</option> }
+    };
+    view! {
+        <details class="relative self-end" data-testid="display-menu">
+            <summary class="cursor-pointer list-none rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1.5 text-sm hover:bg-slate-100 dark:hover:bg-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600">
+                "Display ▾"
+            </summary>
+            <div class="absolute right-0 z-30 mt-1 w-64 rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-2 text-sm shadow-lg">
+                <fieldset>
+                    <legend class="px-2 pb-1 text-xs font-semibold text-slate-600 dark:text-slate-300">"Columns"</legend>
+                    {columns}
+                </fieldset>
+                <label class="mt-2 flex items-center gap-2 rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800">
+                    <input
+                        type="checkbox"
+                        class="h-4 w-4 accent-emerald-600"
+                        data-testid="compact"
+                        prop:checked=move || prefs.with(|p| p.compact)
+                        on:change=move |ev| {
+                            let compact = event_target_checked(&ev);
+                            prefs.update(|p| p.compact = compact);
+                        }
+                    />
+                    "Compact rows"
+                </label>
+                <label class="mt-1 flex items-center justify-between gap-2 px-2 py-1">
+                    "Theme"
+                    <select
+                        class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1 text-sm"
+                        data-testid="theme"
+                        on:change=move |ev| {
+                            let t = Theme::parse(&event_target_value(&ev));
+                            prefs.update(|p| p.theme = t);
+                        }
+                    >
+                        {theme_option(Theme::System, "Follow the system")}
+                        {theme_option(Theme::Light, "Light")}
+                        {theme_option(Theme::Dark, "Dark")}
+                    </select>
+                </label>
+            </div>
+        </details>
     }
 }
