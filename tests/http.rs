@@ -329,6 +329,15 @@ async fn readiness_says_when_a_snapshot_is_available() {
             .unwrap(),
         "ok\n"
     );
+    // No sync yet: not ready, and it says why.
+    let before = http.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(before.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let reason: serde_json::Value = before.json().await.unwrap();
+    assert_eq!(reason["ready"], false);
+    assert!(
+        reason["reason"].as_str().unwrap().contains("first sync"),
+        "{reason}"
+    );
     // The first view syncs; then the dashboard is ready.
     assert_eq!(load_view(&http, &url, None).await.status(), StatusCode::OK);
     let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
@@ -336,4 +345,54 @@ async fn readiness_says_when_a_snapshot_is_available() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["ready"], true);
     assert_eq!(body["devices"], 300);
+}
+
+#[tokio::test]
+async fn metrics_count_a_429_injected_by_the_simulator() {
+    // A simulator that allows 5 requests a second: the client's bursts of up to 20 get 429s,
+    // which it backs off from and retries.
+    let (sim, sync) = setup(
+        SimulatorOptions {
+            devices: 1_500,
+            per_second_limit: 5,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
+    let url = serve(router(options, AppState::new(sync), auth)).await;
+    let http = client();
+    assert_eq!(
+        load_view(&http, &url, None).await.status(),
+        StatusCode::OK,
+        "completes despite the 429s"
+    );
+    let refused = sim.log().iter().filter(|r| r.status == 429).count();
+    assert!(refused > 0, "the simulator refused some requests");
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("wxpay_upstream_requests_total{outcome=\"FREQUENCY_LIMITED\"} ")
+        })
+        .expect("a FREQUENCY_LIMITED line")
+        .parse()
+        .unwrap();
+    assert!(
+        counted >= refused as u64,
+        "{counted} counted, {refused} refused"
+    );
+    assert!(text.contains("wxpay_sync_retries_total "), "{text}");
 }

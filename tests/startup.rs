@@ -240,3 +240,157 @@ fn hash_password_prints_a_usable_hash() {
     assert!(wxpay_devices::auth::check_hash(hash.trim()).is_ok());
     assert!(!hash.contains("correct horse"));
 }
+
+/// The dashboard against the standalone simulator, as a merchant would run it: JSON logs with
+/// one line per upstream request, no secret in any line, and SIGTERM saving the ledger.
+#[tokio::test]
+async fn a_real_configuration_logs_requests_without_secrets_and_stops_cleanly() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("wxpay-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let keys_dir = dir.join("keys");
+    let data_dir = dir.join("data");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (sim_port, web_port) = (free_port(), free_port());
+    let mut sim = Command::new(BIN)
+        .args([
+            "simulate",
+            "--port",
+            &sim_port.to_string(),
+            "--devices",
+            "777",
+            "--keys-dir",
+        ])
+        .arg(&keys_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(sim_port);
+    let read = |name: &str| {
+        std::fs::read_to_string(keys_dir.join(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let apiv3 = read(simkeys::APIV3_KEY_FILE);
+    let private_pem = read(simkeys::MERCHANT_KEY_FILE);
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WECHATPAY_") {
+            cmd.env_remove(k);
+        }
+    }
+    let dashboard = cmd
+        .env("WECHATPAY_MCHID", read(simkeys::MCHID_FILE))
+        .env(
+            "WECHATPAY_MERCHANT_SERIAL_NO",
+            read(simkeys::MERCHANT_SERIAL_FILE),
+        )
+        .env(
+            "WECHATPAY_MERCHANT_PRIVATE_KEY",
+            keys_dir.join(simkeys::MERCHANT_KEY_FILE),
+        )
+        .env(
+            "WECHATPAY_PUBLIC_KEY",
+            keys_dir.join(simkeys::PLATFORM_PUBLIC_KEY_FILE),
+        )
+        .env(
+            "WECHATPAY_PUBLIC_KEY_ID",
+            read(simkeys::PLATFORM_PUBLIC_KEY_ID_FILE),
+        )
+        .env("WECHATPAY_APIV3_KEY", &apiv3)
+        .env("WECHATPAY_BASE_URL", format!("http://127.0.0.1:{sim_port}"))
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{web_port}"))
+        .env("DATA_DIR", &data_dir)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_port(web_port);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = http
+            .get(format!("http://127.0.0.1:{web_port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pid = dashboard.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = tokio::task::spawn_blocking(move || dashboard.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(
+        out.status.success(),
+        "SIGTERM ends it cleanly: {:?}",
+        out.status
+    );
+    let ledger = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("ledger-"));
+    assert!(ledger, "the request ledger was written");
+
+    let logs =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 10, "{logs}");
+    for line in &lines {
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(json["level"].is_string(), "{line}");
+    }
+    let upstream: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("\"wechatpay request\""))
+        .collect();
+    assert!(
+        upstream.len() >= 8,
+        "one line per upstream request (8 pages at least): {}",
+        upstream.len()
+    );
+    assert!(
+        upstream
+            .iter()
+            .filter(|l| l.contains("/v3/iotmanage/devices"))
+            .all(|l| l.contains("\"request_id\":\"SIM") && l.contains("\"outcome\":\"OK\"")),
+        "{upstream:?}"
+    );
+    // No secret in any line: not the APIv3 key, not any line of the private key's base64.
+    assert!(!logs.contains(&apiv3));
+    for pem_line in private_pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!logs.contains(pem_line), "private key material in the logs");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
