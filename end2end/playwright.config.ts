@@ -14,6 +14,7 @@ export default defineConfig({
   reporter: [["list"]],
   use: {
     baseURL: process.env.BASE_URL ?? "http://127.0.0.1:3000",
+    locale: "en-US",
     actionTimeout: 10_000,
     trace: "off",
   },

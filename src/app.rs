@@ -12,7 +12,7 @@ use leptos_router::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="zh-CN">
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -33,6 +33,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     #[cfg(feature = "ssr")]
     set_content_security_policy();
+    let lang = crate::i18n::provide();
     let prefs = crate::ui::prefs::provide();
     let theme = move || match prefs.get().theme {
         crate::ui::prefs::Theme::Dark => "dark",
@@ -40,7 +41,7 @@ pub fn App() -> impl IntoView {
         crate::ui::prefs::Theme::System => "",
     };
     view! {
-        <Html {..} class=theme />
+        <Html {..} class=theme lang=lang.code() />
         <Stylesheet id="leptos" href="/pkg/wxpay-devices.css" />
         <Title text="WeChat Pay devices · 智能设备" />
         <Router>

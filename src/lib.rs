@@ -14,6 +14,7 @@ pub mod cli;
 pub mod codes;
 #[cfg(feature = "ssr")]
 pub mod export;
+pub mod i18n;
 #[cfg(feature = "ssr")]
 pub mod metrics;
 pub mod model;

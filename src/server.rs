@@ -83,6 +83,7 @@ impl AppState {
             self.sync.status(),
         );
         view.auth_enabled = self.auth_enabled;
+        localize(&mut view, crate::i18n::detect());
         Ok(view)
     }
 
@@ -100,6 +101,31 @@ impl AppState {
         tokio::task::spawn_blocking(move || apply::search_sub_merchants(&index, &query, &text, 50))
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The labels the query model makes itself (not names from the API), in the page's language.
+fn localize(view: &mut DeviceView, lang: crate::i18n::Lang) {
+    use crate::query::{Filter, NONE_VALUE};
+    let t = lang.texts();
+    let label = |filter: Filter, value: &str, current: &mut String| {
+        *current = match (filter, value) {
+            (Filter::SubMchid, NONE_VALUE) => t.merchants_own.into(),
+            (_, NONE_VALUE) => t.not_set.into(),
+            (Filter::Status, "ACTIVATED") => t.activated.into(),
+            (Filter::Status, "INACTIVATED") => t.inactive.into(),
+            _ => return,
+        };
+    };
+    for facet in &mut view.facets {
+        for v in &mut facet.values {
+            label(facet.filter, &v.value, &mut v.label);
+        }
+    }
+    // The chart counts by the grouping when there is one, so page groups share its filter.
+    let by = view.chart_by.filter();
+    for g in view.chart.iter_mut().chain(view.page_groups.iter_mut()) {
+        label(by, &g.value, &mut g.label);
     }
 }
 

@@ -135,7 +135,11 @@ async fn without_a_session_every_data_route_is_refused_and_with_one_it_works() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("Sign out"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("data-testid=\"sign-out\""));
     let view = load_view(&http, &url, Some(&cookie)).await;
     assert_eq!(view.status(), StatusCode::OK);
     assert!(view.text().await.unwrap().contains("\"total\""));

@@ -14,7 +14,7 @@ const firstSn = (page: Page) => page.getByTestId("device-row").first().locator("
 
 test("the dashboard shows real device rows after hydration", async ({ page }) => {
   await openHydrated(page, "/");
-  await expect(page.getByRole("heading", { level: 1 })).toContainText("智能设备");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Smart devices");
   await expect(page.getByTestId("demo-badge")).toBeVisible();
 
   const rows = page.getByTestId("device-row");
@@ -281,4 +281,30 @@ test("on a phone the filters are a drawer", async ({ page }) => {
   await expect(page.locator("#filters")).toBeVisible();
   await expect(page.getByTestId("filters-toggle")).toHaveAttribute("aria-expanded", "true");
   await page.screenshot({ path: "screenshots/phone.png", fullPage: false });
+});
+
+test("switching language changes the labels and survives a reload", async ({ page }) => {
+  await openHydrated(page, "/");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Smart devices");
+  await expect(page.locator("html")).toHaveAttribute("lang", "en");
+  await page.getByTestId("display-menu").locator("summary").click();
+  await page.getByTestId("language").selectOption("zh-CN");
+  await expect(page.locator("html")).toHaveAttribute("lang", "zh-CN");
+  await expect(page.locator("[data-hydrated]")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("智能设备");
+  await expect(page.getByTestId("row-summary")).toHaveText("第 1–50 行，共 3,000 行");
+  await expect(page.locator('th[data-column="device_sn"]')).toContainText("设备序列号");
+  await expect(page.getByTestId("facet-status")).toContainText("未激活");
+  await openHydrated(page, "/?group=sub_merchant&per_page=10&page=400");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("智能设备");
+  await expect(page.getByTestId("group-header").last()).toContainText("商户自有设备");
+  await openHydrated(page, "/");
+  await page.screenshot({ path: "screenshots/zh-light.png" });
+  await page.getByTestId("display-menu").locator("summary").click();
+  await page.getByTestId("theme").selectOption("dark");
+  await page.screenshot({ path: "screenshots/zh-dark.png" });
+  await page.getByTestId("language").selectOption("en");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Smart devices");
+  await page.screenshot({ path: "screenshots/en-dark.png" });
+  await page.context().clearCookies();
 });

@@ -2,7 +2,9 @@
 //! as inline SVG bars. Each bar links to the view filtered to that value.
 
 use crate::api::DeviceView;
+use crate::i18n::use_lang;
 use crate::query::DeviceQuery;
+use crate::query::GroupBy;
 use crate::ui::format::thousands;
 use leptos::prelude::*;
 
@@ -15,7 +17,14 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
     if v.chart.is_empty() {
         return ().into_any();
     }
+    let lang = use_lang();
+    let t = lang.texts();
     let filter = v.chart_by.filter();
+    let by = t.group_names[GroupBy::ALL
+        .iter()
+        .position(|g| *g == v.chart_by)
+        .unwrap_or(0)];
+    let title = lang.chart_title(by);
     let max = v.chart.iter().map(|g| g.count).max().unwrap_or(1).max(1);
     let shown = v.chart.len().min(BARS);
     let rest: usize = v.chart.iter().skip(BARS).map(|g| g.count).sum();
@@ -30,9 +39,9 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
             let width = (g.count as f64 / max as f64 * 100.0).max(0.5);
             let href = query.with_values(filter, vec![g.value.clone()]).href();
             let label = g.label.replace('\n', " ");
-            let name = format!("{label}: {} devices", thousands(g.count));
+            let name = format!("{label}: {}", lang.devices(&thousands(g.count), g.count == 1));
             view! {
-                <a href=href data-noscroll aria-label=format!("Filter to {name}") data-testid="chart-bar" data-value=g.value.clone() data-count=g.count.to_string()>
+                <a href=href data-noscroll aria-label=format!("{} {name}", t.filter_to) data-testid="chart-bar" data-value=g.value.clone() data-count=g.count.to_string()>
                     <title>{name.clone()}</title>
                     // The whole row is the target, not just the bar.
                     <rect x="0" y=y.to_string() width="100%" height=ROW.to_string() fill="transparent" class="hover:fill-slate-100 dark:hover:fill-slate-800"></rect>
@@ -46,12 +55,12 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
     view! {
         <figure class="mb-4 rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-3" data-testid="summary-chart">
             <figcaption class="mb-2 text-sm font-semibold text-slate-700 dark:text-slate-200">
-                {format!("Devices by {}", v.chart_by.label().to_lowercase())}
+                {title.clone()}
                 {(rest > 0).then(|| view! {
-                    <span class="ml-2 font-normal text-slate-500 dark:text-slate-400">{format!("(top {BARS}; {} more in other values)", thousands(rest))}</span>
+                    <span class="ml-2 font-normal text-slate-500 dark:text-slate-400">{lang.chart_rest(BARS, &thousands(rest))}</span>
                 })}
             </figcaption>
-            <svg width="100%" height=height.to_string() role="group" aria-label=format!("Devices by {}", v.chart_by.label())>
+            <svg width="100%" height=height.to_string() role="group" aria-label=title>
                 {bars}
             </svg>
         </figure>

@@ -3,6 +3,7 @@
 
 use crate::api::DeviceView;
 use crate::codes::Table;
+use crate::i18n::use_lang;
 use crate::model::Device;
 use crate::query::{DeviceQuery, GroupCount, SortDir};
 use crate::ui::format::thousands;
@@ -31,9 +32,13 @@ pub fn DeviceGrid(
     collapsed: RwSignal<HashSet<String>>,
 ) -> impl IntoView {
     let prefs = use_prefs();
+    let lang = use_lang();
+    let t = lang.texts();
     let headers = COLUMNS
         .iter()
-        .map(|(label, field)| {
+        .enumerate()
+        .map(|(i, (_, field))| {
+            let label = t.column_names[i];
             let sort = match (&query.sort, query.dir) {
                 (Some(s), SortDir::Asc) if s == field => "ascending",
                 (Some(s), SortDir::Desc) if s == field => "descending",
@@ -51,9 +56,9 @@ pub fn DeviceGrid(
                         href=query.sorted_next(field).href()
                         data-noscroll
                         class="inline-flex items-center gap-1 hover:text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
-                        title=format!("Sort by {label}")
+                        title=format!("{}{label}", t.sort_by)
                     >
-                        {*label}
+                        {label}
                         <span aria-hidden="true" class="text-[10px]">{arrow}</span>
                     </a>
                 </th>
@@ -123,7 +128,7 @@ fn GroupHeader(g: GroupCount, collapsed: RwSignal<HashSet<String>>) -> impl Into
                     <span aria-hidden="true" class="inline-block w-3">{move || if is_collapsed.get() { "▸" } else { "▾" }}</span>
                     <span class="whitespace-pre-line">{g.label.clone()}</span>
                     <span class="font-normal text-slate-500 dark:text-slate-400">
-                        {format!("{} device{}", thousands(g.count), if g.count == 1 { "" } else { "s" })}
+                        {use_lang().devices(&thousands(g.count), g.count == 1)}
                     </span>
                 </button>
             </th>
@@ -134,20 +139,25 @@ fn GroupHeader(g: GroupCount, collapsed: RwSignal<HashSet<String>>) -> impl Into
 /// A coded value: the name shown, the code and English label on hover.
 fn coded(table: Table, code: Option<&str>, name: Option<&str>) -> impl IntoView {
     let shown = table.display_name(code, name).unwrap_or_else(|| "—".into());
-    let title = code.map(|c| format!("{} · code {}", table.label_en(c), c.trim()));
+    let label = |c: &str| match (use_lang(), table.lookup(c)) {
+        (crate::i18n::Lang::Zh, Some(row)) => row.zh.to_string(),
+        _ => table.label_en(c),
+    };
+    let title = code.map(|c| format!("{} · {}", label(c), c.trim()));
     view! { <span title=title>{shown}</span> }
 }
 
 #[component]
 fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) -> impl IntoView {
     let d = device;
+    let t = use_lang().texts();
     let prefs = use_prefs();
     let hid = move |key: &'static str| move || prefs.with(|p| p.is_hidden(key));
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let active = d.activation_status.as_deref() == Some("ACTIVATED");
     let status = match d.activation_status.as_deref() {
-        Some("ACTIVATED") => "Activated".to_string(),
-        Some("INACTIVATED") => "Inactive".to_string(),
+        Some("ACTIVATED") => t.activated.to_string(),
+        Some("INACTIVATED") => t.inactive.to_string(),
         Some(other) => other.to_string(),
         None => "—".to_string(),
     };
@@ -155,7 +165,7 @@ fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) 
         if d.sub_mchid.is_some() {
             "—".into()
         } else {
-            "Merchant's own".into()
+            t.merchants_own.into()
         }
     });
     view! {

@@ -2,6 +2,7 @@
 //! and the counts. Loading keeps the old rows visible; errors say what to do.
 
 use crate::api::{current_sync_status, load_view, DeviceView, SyncStatus};
+use crate::i18n::{use_lang, Lang};
 use crate::query::DeviceQuery;
 use crate::ui::chart::SummaryChart;
 use crate::ui::device_table::DeviceGrid;
@@ -19,6 +20,8 @@ use std::time::Duration;
 
 #[component]
 pub fn DevicesPage() -> impl IntoView {
+    let lang = use_lang();
+    let t = lang.texts();
     let location = use_location();
     let search = location.search;
     let query = Memo::new(move |_| DeviceQuery::parse(&search.get()).0);
@@ -76,8 +79,9 @@ pub fn DevicesPage() -> impl IntoView {
                 <div class="mx-auto flex max-w-screen-2xl flex-wrap items-center gap-3 px-4 py-3">
                     <img src="/favicon.svg" alt="" class="h-7 w-7" />
                     <h1 class="text-lg font-semibold">
-                        "智能设备 "
-                        <span class="font-normal text-slate-500 dark:text-slate-400">"WeChat Pay devices"</span>
+                        {t.title}
+                        " "
+                        <span class="font-normal text-slate-500 dark:text-slate-400">{t.subtitle}</span>
                     </h1>
                     <div class="ml-auto flex items-center gap-3 text-sm">
                         <span
@@ -86,7 +90,7 @@ pub fn DevicesPage() -> impl IntoView {
                             data-testid="busy"
                             class:invisible=move || !pending.get()
                         >
-                            "Loading…"
+                            {t.loading}
                         </span>
                         <Transition fallback=|| ()>
                             {move || Suspend::new(async move {
@@ -104,10 +108,10 @@ pub fn DevicesPage() -> impl IntoView {
             <main class="mx-auto max-w-screen-2xl px-4 py-4">
                 <Toolbar query filters_open />
                 <Transition
-                    fallback=|| view! { <p class="p-6 text-slate-500 dark:text-slate-400">"Loading devices… the first sync takes a few seconds."</p> }
+                    fallback=move || view! { <p class="p-6 text-slate-500 dark:text-slate-400">{t.loading_first}</p> }
                     set_pending
                 >
-                    <ErrorBoundary fallback=|errors| view! { <LoadError errors /> }>
+                    <ErrorBoundary fallback=move |errors| view! { <LoadError errors lang /> }>
                         {move || Suspend::new(async move {
                             view_res.await.map(|v| view! { <Content v query collapsed filters_open /> })
                         })}
@@ -127,23 +131,14 @@ fn Content(
 ) -> impl IntoView {
     let q = query.get_untracked();
     let (first, last) = v.row_range();
+    let lang = use_lang();
     let summary = if v.total == 0 {
         String::new()
     } else if v.total == v.unfiltered {
-        format!(
-            "Rows {}–{} of {}",
-            thousands(first),
-            thousands(last),
-            thousands(v.total)
-        )
+        lang.rows(&thousands(first), &thousands(last), &thousands(v.total))
     } else {
-        format!(
-            "Rows {}–{} of {} (filtered from {})",
-            thousands(first),
-            thousands(last),
-            thousands(v.total),
-            thousands(v.unfiltered)
-        )
+        lang.rows(&thousands(first), &thousands(last), &thousands(v.total))
+            + &lang.filtered_from(&thousands(v.unfiltered))
     };
     let notices = (!v.notices.is_empty()).then(|| {
         view! {
@@ -182,12 +177,13 @@ fn Content(
 
 #[component]
 fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
+    let t = use_lang().texts();
     if v.unfiltered == 0 {
         view! {
             <div class="rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-8 text-center" data-testid="empty">
-                <p class="font-medium">"No devices at all."</p>
+                <p class="font-medium">{t.no_devices}</p>
                 <p class="mt-1 text-sm text-slate-600 dark:text-slate-300">
-                    "WeChat Pay lists no smart device for this merchant."
+                    {t.no_devices_detail}
                 </p>
             </div>
         }
@@ -195,10 +191,10 @@ fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
     } else {
         view! {
             <div class="rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-8 text-center" data-testid="empty">
-                <p class="font-medium">"No device matches these filters."</p>
+                <p class="font-medium">{t.no_match}</p>
                 <p class="mt-2 text-sm">
                     <a class="text-emerald-700 dark:text-emerald-400 underline" href=q.cleared().href() data-noscroll>
-                        "Clear filters"
+                        {t.clear_filters}
                     </a>
                 </p>
             </div>
@@ -208,10 +204,11 @@ fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
 }
 
 #[component]
-fn LoadError(errors: ArcRwSignal<Errors>) -> impl IntoView {
+fn LoadError(errors: ArcRwSignal<Errors>, lang: Lang) -> impl IntoView {
+    let t = lang.texts();
     view! {
         <div role="alert" class="rounded border border-red-300 dark:border-red-800 bg-red-50 dark:bg-red-950 p-4 text-red-900 dark:text-red-200" data-testid="load-error">
-            <p class="font-semibold">"The device list could not be loaded."</p>
+            <p class="font-semibold">{t.load_failed}</p>
             <ul class="mt-1 list-disc pl-5 text-sm">
                 {move || {
                     errors
@@ -228,7 +225,7 @@ fn LoadError(errors: ArcRwSignal<Errors>) -> impl IntoView {
                         .collect_view()
                 }}
             </ul>
-            <p class="mt-2 text-sm">"Reload the page to try again."</p>
+            <p class="mt-2 text-sm">{t.reload}</p>
         </div>
     }
 }

@@ -3,6 +3,7 @@
 //! that choice toggled, so the URL always holds the view (and back/forward restore it).
 
 use crate::api::{find_sub_merchants, DeviceView};
+use crate::i18n::use_lang;
 use crate::query::{DeviceQuery, FacetValue, Filter};
 use crate::ui::format::thousands;
 use leptos::prelude::*;
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 #[component]
 pub fn FilterPanel(v: DeviceView, query: DeviceQuery, open: RwSignal<bool>) -> impl IntoView {
+    let lang = use_lang();
+    let t = lang.texts();
     let sections = Filter::ALL
         .into_iter()
         .map(|f| {
@@ -21,7 +24,7 @@ pub fn FilterPanel(v: DeviceView, query: DeviceQuery, open: RwSignal<bool>) -> i
             view! {
                 <details class="border-b border-slate-100 dark:border-slate-800 py-2" open=open data-testid=format!("facet-{}", f.param())>
                     <summary class="cursor-pointer select-none text-sm font-semibold text-slate-700 dark:text-slate-200">
-                        {f.label()}
+                        {t.filter_names[f as usize]}
                         {(!query.values(f).is_empty()).then(|| view! {
                             <span class="ml-2 rounded bg-emerald-100 dark:bg-emerald-900 px-1.5 text-xs text-emerald-800 dark:text-emerald-200">{query.values(f).len()}</span>
                         })}
@@ -29,7 +32,7 @@ pub fn FilterPanel(v: DeviceView, query: DeviceQuery, open: RwSignal<bool>) -> i
                     {picker}
                     <FacetList filter=f values query=query.clone() />
                     {(more > 0).then(|| view! {
-                        <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">{format!("and {} more: search above", thousands(more))}</p>
+                        <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">{lang.more_values(&thousands(more))}</p>
                     })}
                 </details>
             }
@@ -40,7 +43,7 @@ pub fn FilterPanel(v: DeviceView, query: DeviceQuery, open: RwSignal<bool>) -> i
             id="filters"
             class="w-full shrink-0 rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 px-3 py-1 lg:w-72 lg:block"
             class:hidden=move || !open.get()
-            aria-label="Filters"
+            aria-label=t.filters
         >
             {sections}
         </aside>
@@ -120,6 +123,7 @@ fn toggle_on_space(ev: leptos::ev::KeyboardEvent) {
 /// Searches all sub-merchants (there can be thousands) by id prefix or name.
 #[component]
 fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
+    let t = use_lang().texts();
     let results = RwSignal::new(None::<Result<Vec<FacetValue>, String>>);
     let latest = RwSignal::new(String::new());
     let qs = query.to_query_string();
@@ -153,8 +157,8 @@ fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
         <input
             type="search"
             class="mt-2 w-full rounded border border-slate-300 dark:border-slate-600 px-2 py-1 text-sm"
-            placeholder="Find sub-merchant: id or name"
-            aria-label="Find sub-merchant by id or name"
+            placeholder=t.find_sub
+            aria-label=t.find_sub
             maxlength="100"
             data-testid="sub-merchant-search"
             on:input=on_input
@@ -163,7 +167,7 @@ fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
             None => ().into_any(),
             Some(Err(e)) => view! { <p class="mt-1 text-xs text-red-700 dark:text-red-400">{e}</p> }.into_any(),
             Some(Ok(list)) if list.is_empty() => {
-                view! { <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">"No sub-merchant matches."</p> }.into_any()
+                view! { <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">{t.no_sub}</p> }.into_any()
             }
             Some(Ok(list)) => view! {
                 <div class="mt-1 rounded border border-emerald-200 dark:border-emerald-800 bg-emerald-50/40 p-1" data-testid="sub-merchant-results">
@@ -178,6 +182,7 @@ fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
 /// The active filters as chips; each removes itself. "Clear all" keeps grouping and sorting.
 #[component]
 pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+    let t = use_lang().texts();
     if !query.is_filtered() {
         return ().into_any();
     }
@@ -192,15 +197,18 @@ pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
         for value in query.values(f) {
             let name = label_of(f, value);
             let text = if f == Filter::SubMchid && value != "-" && name != *value {
-                format!("{}: {name} ({value})", f.label())
+                format!("{}: {name} ({value})", t.filter_names[f as usize])
             } else {
-                format!("{}: {name}", f.label())
+                format!("{}: {name}", t.filter_names[f as usize])
             };
             chips.push((text, query.toggled(f, value).href()));
         }
     }
     if !query.q.is_empty() {
-        chips.push((format!("Search: “{}”", query.q), query.with_q("").href()));
+        chips.push((
+            format!("{}: “{}”", t.search_chip, query.q),
+            query.with_q("").href(),
+        ));
     }
     view! {
         <div class="mb-2 flex flex-wrap items-center gap-2" data-testid="chips">
@@ -212,7 +220,7 @@ pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
                             href=href
                             data-noscroll
                             class="inline-flex items-center gap-1 rounded-full border border-emerald-300 dark:border-emerald-700 bg-emerald-50 dark:bg-emerald-950 px-2.5 py-0.5 text-xs text-emerald-900 dark:text-emerald-200 hover:bg-emerald-100 dark:hover:bg-emerald-900"
-                            aria-label=format!("Remove filter {text}")
+                            aria-label=format!("{} {text}", t.remove_filter)
                         >
                             <span class="max-w-64 truncate">{text.clone()}</span>
                             <span aria-hidden="true">"×"</span>
@@ -221,7 +229,7 @@ pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
                 })
                 .collect_view()}
             <a href=query.cleared().href() data-noscroll class="text-xs text-slate-600 dark:text-slate-300 underline" data-testid="clear-all">
-                "Clear all"
+                {t.clear_all}
             </a>
         </div>
     }

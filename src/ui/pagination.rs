@@ -1,24 +1,27 @@
 //! Paging: real links (they work before hydration), and the page size.
 
 use crate::api::DeviceView;
+use crate::i18n::use_lang;
 use crate::query::DeviceQuery;
 use crate::ui::format::thousands;
 use leptos::prelude::*;
 
 #[component]
 pub fn Pagination(v: DeviceView, query: DeviceQuery) -> impl IntoView {
+    let lang = use_lang();
+    let t = lang.texts();
     let page = v.page;
     let pages = v.page_count();
     let link = |p: u32| query.with_page(p).href();
     view! {
         <nav class="mt-3 flex flex-wrap items-center gap-2 text-sm" aria-label="Pagination">
-            <PageLink href=link(1) enabled={page > 1} label="« First" />
-            <PageLink href=link(page.saturating_sub(1).max(1)) enabled={page > 1} label="‹ Prev" />
+            <PageLink href=link(1) enabled={page > 1} label=t.first />
+            <PageLink href=link(page.saturating_sub(1).max(1)) enabled={page > 1} label=t.prev />
             <span class="px-2 text-slate-600 dark:text-slate-300" data-testid="page-of">
-                {format!("Page {} of {}", thousands(page as usize), thousands(pages as usize))}
+                {lang.page_of(&thousands(page as usize), &thousands(pages as usize))}
             </span>
-            <PageLink href=link(page + 1) enabled={page < pages} label="Next ›" />
-            <PageLink href=link(pages) enabled={page < pages} label="Last »" />
+            <PageLink href=link(page + 1) enabled={page < pages} label=t.next />
+            <PageLink href=link(pages) enabled={page < pages} label=t.last />
         </nav>
     }
 }

@@ -3,7 +3,8 @@
 //! failed, the demo badge, and "Refresh now" (disabled, with the reason, when not allowed).
 
 use crate::api::{refresh_now, SyncStatus};
-use crate::ui::format::{ago, china_time, thousands};
+use crate::i18n::use_lang;
+use crate::ui::format::{china_time, thousands};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -13,6 +14,8 @@ pub fn StatusBar(
     live: RwSignal<Option<SyncStatus>>,
     #[prop(optional)] auth: bool,
 ) -> impl IntoView {
+    let lang = use_lang();
+    let t = lang.texts();
     let status = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     let refresh_error = RwSignal::new(None::<String>);
     let on_refresh = move |_| {
@@ -40,7 +43,7 @@ pub fn StatusBar(
         <div class="flex flex-wrap items-center gap-2 text-sm text-slate-600 dark:text-slate-300" data-testid="status">
             {move || status.get().demo.then(|| view! {
                 <span class="rounded bg-amber-100 dark:bg-amber-900 px-2 py-0.5 text-xs font-medium text-amber-900 dark:text-amber-200" data-testid="demo-badge">
-                    "Demo: simulated data"
+                    {t.demo}
                 </span>
             })}
             <span
@@ -51,8 +54,8 @@ pub fn StatusBar(
                 {move || {
                     let s = status.get();
                     match (s.synced_at, s.age_secs) {
-                        (Some(t), Some(a)) => format!("data as of {} ({})", china_time(t), ago(a)),
-                        _ => "no data yet".into(),
+                        (Some(at), Some(age)) => lang.data_as_of(&china_time(at), &lang.ago(age)),
+                        _ => t.no_data_yet.into(),
                     }
                 }}
             </span>
@@ -67,7 +70,7 @@ pub fn StatusBar(
                                 max=s.pages_total.max(1).to_string()
                                 value=s.pages_done.to_string()
                             ></progress>
-                            <span class="tabular-nums text-xs">{format!("syncing {} / {} pages", s.pages_done, s.pages_total)}</span>
+                            <span class="tabular-nums text-xs">{lang.syncing(s.pages_done, s.pages_total)}</span>
                         </span>
                     }
                 })
@@ -75,11 +78,10 @@ pub fn StatusBar(
             <span class="hidden tabular-nums lg:inline" title=move || status.get().interval_reason data-testid="quota">
                 {move || {
                     let s = status.get();
-                    format!(
-                        "{} / {} requests in 24 h · refresh every {} min",
-                        thousands(s.requests_24h as usize),
-                        thousands(s.daily_limit as usize),
-                        s.interval_secs.div_ceil(60)
+                    lang.quota(
+                        &thousands(s.requests_24h as usize),
+                        &thousands(s.daily_limit as usize),
+                        s.interval_secs.div_ceil(60),
                     )
                 }}
             </span>
@@ -88,16 +90,16 @@ pub fn StatusBar(
                 class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-0.5 text-xs hover:bg-slate-100 dark:hover:bg-slate-800 disabled:cursor-not-allowed disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
                 data-testid="refresh"
                 disabled=move || status.get().manual_refresh_blocked.is_some()
-                title=move || status.get().manual_refresh_blocked.unwrap_or_else(|| "Fetch the whole list from WeChat Pay now".into())
+                title=move || status.get().manual_refresh_blocked.unwrap_or_else(|| t.refresh_title.into())
                 on:click=on_refresh
             >
-                "Refresh now"
+                {t.refresh}
             </button>
             {move || refresh_error.get().map(|e| view! { <span class="text-xs text-red-700 dark:text-red-400">{e}</span> })}
             {auth.then(|| view! {
                 <form method="post" action="/logout">
                     <button type="submit" class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-0.5 text-xs hover:bg-slate-100 dark:hover:bg-slate-800" data-testid="sign-out">
-                        "Sign out"
+                        {t.sign_out}
                     </button>
                 </form>
             })}
@@ -108,21 +110,22 @@ pub fn StatusBar(
 /// Below the header: why the data on screen may not be current.
 #[component]
 pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> impl IntoView {
+    let t = use_lang().texts();
     let status = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     move || {
         let s = status.get();
         if let Some(e) = s.last_error.clone() {
             let rid = e.request_id.clone().map(|r| format!("Request-ID: {r}"));
             let shown = if s.synced_at.is_some() {
-                "The last sync failed; the grid shows the last good data."
+                t.sync_failed_kept
             } else {
-                "The sync failed; there is no data to show yet."
+                t.sync_failed_empty
             };
             Some(view! {
                 <div role="alert" class="border-b border-red-200 dark:border-red-800 bg-red-50 dark:bg-red-950 px-4 py-2 text-sm text-red-900 dark:text-red-200" data-testid="sync-error">
                     <p class="font-medium">{shown}</p>
                     <p class="mt-0.5">{e.message}</p>
-                    <p class="mt-0.5">"What to do: "{e.advice}</p>
+                    <p class="mt-0.5">{t.what_to_do}{e.advice}</p>
                     {rid.map(|r| view! { <p class="mt-0.5 font-mono text-xs">{r}</p> })}
                 </div>
             }
@@ -130,11 +133,7 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
         } else if !s.fresh && s.synced_at.is_some() && !s.running {
             Some(view! {
                 <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="stale">
-                    {format!(
-                        "This data is {} old; the next refresh waits for the request quota ({}).",
-                        ago(s.age_secs.unwrap_or(0)).trim_end_matches(" ago"),
-                        s.interval_reason
-                    )}
+                    {format!("{} ({})", t.stale, s.interval_reason)}
                 </div>
             }
             .into_any())

@@ -1,6 +1,7 @@
 //! Above the grid: the search box (debounced), grouping and page size. They depend only on the
 //! URL, so typing is never interrupted by new data arriving.
 
+use crate::i18n::{switch_to, use_lang, Lang};
 use crate::query::{DeviceQuery, GroupBy, PAGE_SIZES};
 use crate::ui::device_table::COLUMNS;
 use crate::ui::go_to;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 #[component]
 pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl IntoView {
+    let t = use_lang().texts();
     view! {
         <div class="mb-4 flex flex-wrap items-end gap-3">
             <button
@@ -20,11 +22,11 @@ pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl I
                 data-testid="filters-toggle"
                 on:click=move |_| filters_open.update(|o| *o = !*o)
             >
-                {move || if filters_open.get() { "Hide filters" } else { "Filters" }}
+                {move || if filters_open.get() { t.hide_filters } else { t.filters }}
             </button>
             <SearchBox query />
             <label class="flex flex-col text-xs text-slate-600 dark:text-slate-300">
-                "Group by"
+                {t.group_by}
                 <select
                     class="mt-1 rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1.5 text-sm text-slate-900 dark:text-slate-100"
                     data-testid="group-select"
@@ -33,13 +35,13 @@ pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl I
                         go_to(&query.get_untracked().with_group(g), false);
                     }
                 >
-                    <option value="" selected=move || query.get().group.is_none()>"No grouping"</option>
+                    <option value="" selected=move || query.get().group.is_none()>{t.no_grouping}</option>
                     {GroupBy::ALL
                         .into_iter()
                         .map(|g| {
                             view! {
                                 <option value=g.param() selected=move || query.get().group == Some(g)>
-                                    {g.label()}
+                                    {t.group_names[GroupBy::ALL.iter().position(|x| *x == g).unwrap_or(0)]}
                                 </option>
                             }
                         })
@@ -48,7 +50,7 @@ pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl I
             </label>
             <DisplayMenu />
             <label class="flex flex-col text-xs text-slate-600 dark:text-slate-300">
-                "Rows per page"
+                {t.rows_per_page}
                 <select
                     class="mt-1 rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1.5 text-sm text-slate-900 dark:text-slate-100"
                     data-testid="per-page-select"
@@ -79,6 +81,7 @@ pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl I
 /// text 300 ms after the last keystroke, replacing the history entry.
 #[component]
 fn SearchBox(query: Memo<DeviceQuery>) -> impl IntoView {
+    let t = use_lang().texts();
     let typed = RwSignal::new(None::<String>);
     let value = move || typed.get().unwrap_or_else(|| query.get().q);
     // When the URL changes from elsewhere (a chip removed, back button), show its text.
@@ -102,11 +105,11 @@ fn SearchBox(query: Memo<DeviceQuery>) -> impl IntoView {
     };
     view! {
         <label class="flex min-w-64 flex-1 flex-col text-xs text-slate-600 dark:text-slate-300">
-            "Search"
+            {t.search}
             <input
                 type="search"
                 class="mt-1 rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1.5 text-sm text-slate-900 dark:text-slate-100"
-                placeholder="Device SN, camera SN, model, merchant name…"
+                placeholder=t.search_placeholder
                 maxlength="100"
                 data-testid="search"
                 prop:value=value
@@ -120,10 +123,14 @@ fn SearchBox(query: Memo<DeviceQuery>) -> impl IntoView {
 #[component]
 fn DisplayMenu() -> impl IntoView {
     let prefs = use_prefs();
+    let lang = use_lang();
+    let t = lang.texts();
     let columns = COLUMNS
         .iter()
-        .map(|(label, key)| {
+        .enumerate()
+        .map(|(i, (_, key))| {
             let key = *key;
+            let label = t.column_names[i];
             view! {
                 <label class="flex items-center gap-2 rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800">
                     <input
@@ -141,7 +148,7 @@ fn DisplayMenu() -> impl IntoView {
                             });
                         }
                     />
-                    {*label}
+                    {label}
                 </label>
             }
         })
@@ -152,11 +159,11 @@ fn DisplayMenu() -> impl IntoView {
     view! {
         <details class="relative self-end" data-testid="display-menu">
             <summary class="cursor-pointer list-none rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1.5 text-sm hover:bg-slate-100 dark:hover:bg-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600">
-                "Display ▾"
+                {t.display}
             </summary>
             <div class="absolute right-0 z-30 mt-1 w-64 rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-2 text-sm shadow-lg">
                 <fieldset>
-                    <legend class="px-2 pb-1 text-xs font-semibold text-slate-600 dark:text-slate-300">"Columns"</legend>
+                    <legend class="px-2 pb-1 text-xs font-semibold text-slate-600 dark:text-slate-300">{t.columns}</legend>
                     {columns}
                 </fieldset>
                 <label class="mt-2 flex items-center gap-2 rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800">
@@ -170,10 +177,10 @@ fn DisplayMenu() -> impl IntoView {
                             prefs.update(|p| p.compact = compact);
                         }
                     />
-                    "Compact rows"
+                    {t.compact}
                 </label>
                 <label class="mt-1 flex items-center justify-between gap-2 px-2 py-1">
-                    "Theme"
+                    {t.theme}
                     <select
                         class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1 text-sm"
                         data-testid="theme"
@@ -182,9 +189,24 @@ fn DisplayMenu() -> impl IntoView {
                             prefs.update(|p| p.theme = t);
                         }
                     >
-                        {theme_option(Theme::System, "Follow the system")}
-                        {theme_option(Theme::Light, "Light")}
-                        {theme_option(Theme::Dark, "Dark")}
+                        {theme_option(Theme::System, t.theme_system)}
+                        {theme_option(Theme::Light, t.theme_light)}
+                        {theme_option(Theme::Dark, t.theme_dark)}
+                    </select>
+                </label>
+                <label class="mt-1 flex items-center justify-between gap-2 px-2 py-1">
+                    {t.language}
+                    <select
+                        class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-1 text-sm"
+                        data-testid="language"
+                        on:change=move |ev| {
+                            if let Some(l) = Lang::parse(&event_target_value(&ev)) {
+                                switch_to(l);
+                            }
+                        }
+                    >
+                        <option value="zh-CN" selected=lang == Lang::Zh>"中文"</option>
+                        <option value="en" selected=lang == Lang::En>"English"</option>
                     </select>
                 </label>
             </div>
