@@ -16,23 +16,31 @@ use wxpay_devices::simulator::service::SimulatorOptions;
 
 const PASSWORD: &str = "correct horse battery";
 
-async fn dashboard(password: bool) -> String {
-    let (_sim, sync) = setup(
-        SimulatorOptions {
-            devices: 300,
-            ..Default::default()
-        },
-        fast_retries(),
-        None,
-    )
-    .await;
-    let options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+/// The whole router over a simulator with `options`; with a password when asked.
+async fn dashboard_with(
+    options: SimulatorOptions,
+    password: bool,
+) -> (wxpay_devices::simulator::service::Simulator, String) {
+    let (sim, sync) = setup(options, fast_retries(), None).await;
+    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
         .unwrap()
         .leptos_options;
     let hash = password.then(|| hash_password(PASSWORD).unwrap());
     let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
     let state = AppState::new(sync).with_auth(auth.enabled());
-    serve(router(options, state, auth)).await
+    (sim, serve(router(leptos_options, state, auth)).await)
+}
+
+async fn dashboard(password: bool) -> String {
+    dashboard_with(
+        SimulatorOptions {
+            devices: 300,
+            ..Default::default()
+        },
+        password,
+    )
+    .await
+    .1
 }
 
 fn client() -> reqwest::Client {
@@ -355,21 +363,15 @@ async fn readiness_says_when_a_snapshot_is_available() {
 async fn metrics_count_a_429_injected_by_the_simulator() {
     // A simulator that allows 5 requests a second: the client's bursts of up to 20 get 429s,
     // which it backs off from and retries.
-    let (sim, sync) = setup(
+    let (sim, url) = dashboard_with(
         SimulatorOptions {
             devices: 1_500,
             per_second_limit: 5,
             ..Default::default()
         },
-        fast_retries(),
-        None,
+        false,
     )
     .await;
-    let options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
-    let url = serve(router(options, AppState::new(sync), auth)).await;
     let http = client();
     assert_eq!(
         load_view(&http, &url, None).await.status(),
