@@ -49,25 +49,36 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
-    let sim = Simulator::new(
-        keys.clone(),
-        SimulatorOptions {
-            devices,
-            latency: Duration::from_millis(150),
-            error_rate,
-            ..Default::default()
-        },
-    );
+/// A simulator with `options` on a loopback port, and a sync service reading it.
+async fn service_over(
+    keys: &SimKeys,
+    options: SimulatorOptions,
+    data_dir: Option<std::path::PathBuf>,
+    source: &str,
+) -> (Simulator, Arc<SyncService>) {
+    let sim = Simulator::new(keys.clone(), options);
     let url = sim.spawn_local().await.unwrap();
     let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(
-        Arc::new(client),
-        "bench".into(),
-        true,
-        SyncSettings::default(),
-        None,
-    );
+    (
+        sim,
+        SyncService::new(
+            Arc::new(client),
+            source.into(),
+            true,
+            SyncSettings::default(),
+            data_dir,
+        ),
+    )
+}
+
+async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
+    let options = SimulatorOptions {
+        devices,
+        latency: Duration::from_millis(150),
+        error_rate,
+        ..Default::default()
+    };
+    let (sim, service) = service_over(keys, options, None, "bench").await;
     let start = Instant::now();
     let snap = service.snapshot().await.unwrap().snapshot;
     let took = start.elapsed();
@@ -90,23 +101,12 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
 
 async fn cold_views(keys: &SimKeys) {
     let n = 5_000;
-    let sim = Simulator::new(
-        keys.clone(),
-        SimulatorOptions {
-            devices: n,
-            latency: Duration::from_millis(50),
-            ..Default::default()
-        },
-    );
-    let url = sim.spawn_local().await.unwrap();
-    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(
-        Arc::new(client),
-        "bench".into(),
-        true,
-        SyncSettings::default(),
-        None,
-    );
+    let options = SimulatorOptions {
+        devices: n,
+        latency: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (sim, service) = service_over(keys, options, None, "bench").await;
     let state = AppState::new(service);
     let views = futures::future::join_all((0..100).map(|i| {
         let s = state.clone();
@@ -201,29 +201,14 @@ async fn export_bench() {
         devices: Arc::new(devices),
     };
     // As after a restart: the saved snapshot is served, no upstream request.
-    let slug: String = "bench-export"
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    snapshot::save(&dir.join(format!("snapshot-{slug}.json")), &snap).unwrap();
-    drop(snap);
     let keys = SimKeys::generate().unwrap();
-    let sim = Simulator::new(
-        keys,
-        SimulatorOptions {
-            devices: 0,
-            ..Default::default()
-        },
-    );
-    let url = sim.spawn_local().await.unwrap();
-    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let service = SyncService::new(
-        Arc::new(client),
-        "bench-export".into(),
-        true,
-        SyncSettings::default(),
-        Some(dir.clone()),
-    );
+    let options = SimulatorOptions {
+        devices: 0,
+        ..Default::default()
+    };
+    let (_sim, service) = service_over(&keys, options, Some(dir.clone()), "bench-export").await;
+    snapshot::save(service.snapshot_path().unwrap(), &snap).unwrap();
+    drop(snap);
     service.load_saved().await.unwrap();
     let state = AppState::new(service);
     state.view("").await.unwrap(); // index built

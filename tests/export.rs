@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fast_retries, serve, setup};
+use common::{always_failing, fast_retries, serve, setup};
 use wxpay_devices::export::{guard_formula, routes, TITLES};
 use wxpay_devices::model::{Device, FIELD_NAMES};
 use wxpay_devices::query::apply::{run, SnapshotIndex};
@@ -202,23 +202,7 @@ async fn xlsx_reads_back_with_the_same_rows() {
 
 #[tokio::test]
 async fn before_any_data_an_export_answers_503_never_a_partial_file() {
-    let settings = wxpay_devices::sync::service::SyncSettings {
-        fetch: wxpay_devices::sync::fetch::FetchConfig {
-            max_attempts: 1,
-            ..fast_retries().fetch
-        },
-        ..fast_retries()
-    };
-    let (_sim, service) = setup(
-        SimulatorOptions {
-            devices: 500,
-            error_rate: 1.0,
-            ..Default::default()
-        },
-        settings,
-        None,
-    )
-    .await;
+    let (_sim, service) = always_failing(1).await;
     let url = serve(routes(AppState::new(service))).await;
     for path in ["/export.csv", "/export.xlsx?os=LINUX"] {
         let r = reqwest::get(format!("{url}{path}")).await.unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fast_retries, setup};
+use common::{always_failing, fast_retries, setup};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -258,23 +258,7 @@ async fn a_failed_sync_keeps_the_last_snapshot_on_screen_marked_stale() {
 
 #[tokio::test]
 async fn a_cold_failure_is_remembered_and_errors_are_clear() {
-    let settings = SyncSettings {
-        fetch: FetchConfig {
-            max_attempts: 2,
-            ..fast_retries().fetch
-        },
-        ..fast_retries()
-    };
-    let (sim, service) = setup(
-        SimulatorOptions {
-            devices: 500,
-            error_rate: 1.0,
-            ..Default::default()
-        },
-        settings,
-        None,
-    )
-    .await;
+    let (sim, service) = always_failing(2).await;
     let e = service.snapshot().await.unwrap_err();
     assert!(matches!(*e, SyncError::Upstream(_)), "{e}");
     assert_eq!(sim.log().len(), 2, "two attempts");

@@ -185,6 +185,11 @@ impl SyncService {
         Some(loaded)
     }
 
+    /// Where the last good snapshot is saved, if anywhere.
+    pub fn snapshot_path(&self) -> Option<&std::path::Path> {
+        self.snapshot_path.as_deref()
+    }
+
     pub fn is_demo(&self) -> bool {
         self.demo
     }

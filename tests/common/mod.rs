@@ -49,3 +49,25 @@ pub async fn serve(router: axum::Router) -> String {
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     format!("http://{addr}")
 }
+
+/// A simulator whose every device-list request fails with SYSTEM_ERROR, and a sync service that
+/// tries each page `attempts` times.
+pub async fn always_failing(attempts: u32) -> (Simulator, Arc<SyncService>) {
+    let settings = SyncSettings {
+        fetch: FetchConfig {
+            max_attempts: attempts,
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    setup(
+        SimulatorOptions {
+            devices: 500,
+            error_rate: 1.0,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await
+}
