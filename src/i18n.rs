@@ -372,28 +372,19 @@ pub const EN: Texts = Texts {
 pub fn detect() -> Lang {
     #[cfg(feature = "ssr")]
     {
-        let parts = use_context::<axum::http::request::Parts>();
-        let header = |name| {
-            parts.as_ref().and_then(|p| {
-                p.headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
+        let accept_language = || {
+            use_context::<axum::http::request::Parts>().and_then(|p| {
+                let h = p
+                    .headers
+                    .get(axum::http::header::ACCEPT_LANGUAGE)?
+                    .to_str()
+                    .ok()?;
+                Lang::from_accept_language(h)
             })
         };
-        let from_cookie = header(axum::http::header::COOKIE).and_then(|c| {
-            c.split(';').find_map(|kv| {
-                kv.trim()
-                    .strip_prefix(COOKIE)
-                    .and_then(|r| r.strip_prefix('='))
-                    .and_then(Lang::parse)
-            })
-        });
-        from_cookie
-            .or_else(|| {
-                header(axum::http::header::ACCEPT_LANGUAGE)
-                    .and_then(|h| Lang::from_accept_language(&h))
-            })
+        crate::cookies::get(COOKIE)
+            .and_then(|v| Lang::parse(&v))
+            .or_else(accept_language)
             .unwrap_or_default()
     }
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
@@ -413,24 +404,11 @@ pub fn detect() -> Lang {
 
 /// Remembers the language and reloads the page in it (browser only).
 pub fn switch_to(lang: Lang) {
+    crate::cookies::set(COOKIE, lang.code());
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    {
-        use leptos::wasm_bindgen::JsCast;
-        if let Some(w) = leptos::web_sys::window() {
-            if let Some(doc) = w
-                .document()
-                .and_then(|d| d.dyn_into::<leptos::web_sys::HtmlDocument>().ok())
-            {
-                let _ = doc.set_cookie(&format!(
-                    "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict",
-                    lang.code()
-                ));
-            }
-            let _ = w.location().reload();
-        }
+    if let Some(w) = leptos::web_sys::window() {
+        let _ = w.location().reload();
     }
-    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
-    let _ = lang;
 }
 
 pub fn provide() -> Lang {

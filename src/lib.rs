@@ -12,6 +12,7 @@ pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod cli;
 pub mod codes;
+pub mod cookies;
 #[cfg(feature = "ssr")]
 pub mod export;
 pub mod i18n;

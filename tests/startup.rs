@@ -11,18 +11,24 @@ use wxpay_devices::wechatpay::config::WxPayArgs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxpay-devices");
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the dashboard with `env` (and no other WECHATPAY_* variable); expects it to stop.
-fn refused(env: &[(&str, &str)]) -> String {
+/// The dashboard binary with no WECHATPAY_* setting inherited from the test's environment.
+fn dashboard_command() -> Command {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("WECHATPAY_") {
             cmd.env_remove(k);
         }
     }
+    cmd
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the dashboard with `env` (and no other WECHATPAY_* variable); expects it to stop.
+fn refused(env: &[(&str, &str)]) -> String {
+    let mut cmd = dashboard_command();
     cmd.env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("DATA_DIR", std::env::temp_dir().join("wxpay-startup"));
     for (k, v) in env {
@@ -281,12 +287,7 @@ async fn a_real_configuration_logs_requests_without_secrets_and_stops_cleanly() 
     };
     let apiv3 = read(simkeys::APIV3_KEY_FILE);
     let private_pem = read(simkeys::MERCHANT_KEY_FILE);
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WECHATPAY_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = dashboard_command();
     let dashboard = cmd
         .env("WECHATPAY_MCHID", read(simkeys::MCHID_FILE))
         .env(

@@ -76,59 +76,14 @@ impl Prefs {
 
 /// The preferences of this request (server) or this browser (client).
 pub fn read() -> Prefs {
-    let cookie_header: Option<String> = {
-        #[cfg(feature = "ssr")]
-        {
-            use_context::<axum::http::request::Parts>().and_then(|p| {
-                p.headers
-                    .get(axum::http::header::COOKIE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            })
-        }
-        #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-        {
-            use wasm_bindgen::JsCast;
-            web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
-                .and_then(|d| d.cookie().ok())
-        }
-        #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
-        {
-            None
-        }
-    };
-    cookie_header
-        .as_deref()
-        .and_then(|h| {
-            h.split(';').find_map(|c| {
-                c.trim()
-                    .strip_prefix(COOKIE)
-                    .and_then(|r| r.strip_prefix('='))
-            })
-        })
-        .map(Prefs::parse)
+    crate::cookies::get(COOKIE)
+        .map(|v| Prefs::parse(&v))
         .unwrap_or_default()
 }
 
 /// Stores the preferences for a year (browser only).
 pub fn write(p: &Prefs) {
-    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    {
-        use wasm_bindgen::JsCast;
-        if let Some(doc) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
-        {
-            let _ = doc.set_cookie(&format!(
-                "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict",
-                p.to_cookie_value()
-            ));
-        }
-    }
-    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
-    let _ = p;
+    crate::cookies::set(COOKIE, &p.to_cookie_value());
 }
 
 /// Provides the preferences as a signal for the page; changes are written to the cookie.
