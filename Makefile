@@ -8,11 +8,13 @@ run:
 	scripts/setup.sh run
 	cargo leptos serve --release
 
-## make test: formatting, clippy for both features, Rust tests, then Playwright in Chromium
+## make test: formatting, clippy for both features, Rust tests, the quick benchmark (its
+## assertions: no 429, one request per page, flat export memory), then Playwright in Chromium
 test:
 	scripts/setup.sh test
 	$(MAKE) check
 	cargo test --features ssr
+	cargo bench --features ssr --bench figures -- quick
 	$(MAKE) e2e
 
 check:
@@ -20,11 +22,10 @@ check:
 	cargo clippy --features ssr --all-targets -- -D warnings
 	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 
-# The end-to-end server runs in demo mode with an empty data directory, so each run syncs anew,
-# and a slow simulated network (600 ms a page), so a sync's progress can be watched.
+# Release build, then Playwright in Chromium; fails unless every listed test ran and passed
+# (the server and its settings are in end2end/playwright.config.ts).
 e2e:
-	rm -rf target/e2e-data && mkdir -p end2end/screenshots
-	DATA_DIR=target/e2e-data DEMO_LATENCY_MS=600 cargo leptos end-to-end --release
+	scripts/e2e.sh
 
 setup:
 	scripts/setup.sh test

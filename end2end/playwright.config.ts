@@ -1,19 +1,44 @@
 import { defineConfig, devices } from "@playwright/test";
 
-// Runs against the release server that `cargo leptos end-to-end --release` starts, in Debian's
-// Chromium (never a downloaded browser: these machines cannot download one).
+// Runs against the release server (`cargo leptos build --release` first: `scripts/e2e.sh` does
+// both), in Debian's Chromium (never a downloaded browser: these machines cannot download one).
+//
+// The server is started here, with the settings the tests rely on: an empty data directory (so
+// each run syncs anew), a slow simulated network (600 ms a page, so a sync's progress can be
+// watched), and port 0: it prints the port it got, which Playwright reads into E2E_PORT for the
+// workers (no port is fixed, so a running `make run` does not collide with the tests).
+const port = process.env.E2E_PORT;
+
 export default defineConfig({
   testDir: "./tests",
-  globalSetup: "./global-setup.ts",
   timeout: 60_000,
   expect: { timeout: 15_000 },
   fullyParallel: false,
   workers: 1,
-  forbidOnly: !!process.env.CI,
+  // A committed `test.only` would shrink the suite silently: refuse it, everywhere.
+  forbidOnly: true,
   retries: 0,
-  reporter: [["list"]],
+  reporter: [["list"], ["json", { outputFile: "../target/e2e-report.json" }]],
+  webServer: {
+    command: "rm -rf target/e2e-data && exec target/release/wxpay-devices",
+    cwd: "..",
+    env: {
+      LEPTOS_SITE_ADDR: "127.0.0.1:0",
+      LEPTOS_SITE_ROOT: "target/site",
+      DATA_DIR: "target/e2e-data",
+      DEMO_DEVICES: "3000",
+      DEMO_LATENCY_MS: "600",
+      LOG_FORMAT: "text",
+      RUST_LOG: "warn,wxpay_devices::server=info",
+    },
+    wait: { stderr: /dashboard listening on http:\/\/127\.0\.0\.1:(?<e2e_port>\d+)/ },
+    timeout: 90_000,
+    stdout: "pipe",
+    stderr: "pipe",
+    gracefulShutdown: { signal: "SIGTERM", timeout: 10_000 },
+  },
   use: {
-    baseURL: process.env.BASE_URL ?? "http://127.0.0.1:3000",
+    baseURL: port ? `http://127.0.0.1:${port}` : undefined,
     locale: "en-US",
     actionTimeout: 10_000,
     trace: "off",

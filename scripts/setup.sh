@@ -45,11 +45,20 @@ if command -v rustup >/dev/null; then
   fi
 fi
 
+# cargo-leptos and wasm-bindgen-cli are build tools: compiled without LTO, in more codegen
+# units and at opt-level 1 they build in much less time, and run as well for what they do
+# (start processes, copy files). See BENCHMARKS.md, "Build and test times".
+tool_install() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install "$@"
+}
+
 # --- cargo-leptos (pinned) -------------------------------------------------------------
 have_leptos="$(cargo leptos --version 2>/dev/null | awk '{print $2}' || true)"
 if [ "$have_leptos" != "$CARGO_LEPTOS_VERSION" ]; then
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION (found '${have_leptos:-none}'): ~19 minutes on 2 cores, once"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+  tool_install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
 fi
 
 # --- wasm-bindgen CLI at exactly the version in Cargo.lock ----------------------------
@@ -59,7 +68,7 @@ want_wb="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; ex
 have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
 if [ "$have_wb" != "$want_wb" ]; then
   say "installing wasm-bindgen-cli $want_wb to match Cargo.lock (found '${have_wb:-none}'): ~4 minutes, once"
-  cargo install wasm-bindgen-cli --version "$want_wb" --locked --force
+  tool_install wasm-bindgen-cli --version "$want_wb" --locked --force
 fi
 have_wb="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
 [ "$have_wb" = "$want_wb" ] || die "wasm-bindgen CLI is '$have_wb' but Cargo.lock has '$want_wb': run 'cargo install wasm-bindgen-cli --version $want_wb --locked --force'"
@@ -79,6 +88,8 @@ npm_ci "$ROOT"
 
 if [ "$MODE" = test ]; then
   npm_ci "$ROOT/end2end"
+  # The signature tests check our signatures against openssl's.
+  if ! command -v openssl >/dev/null; then apt_install openssl; fi
   # Debian's Chromium: Playwright drives it (never a downloaded browser).
   if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
   # A CJK font, so screenshots taken in tests show the Chinese names.

@@ -56,6 +56,9 @@ pub struct Auth {
     pub session_ttl: Duration,
     pub cookie_secure: bool,
     failures: moka::sync::Cache<IpAddr, Arc<std::sync::Mutex<Vec<std::time::Instant>>>>,
+    /// Sessions signed out before they expired (by their signature), kept until they would
+    /// have expired anyway.
+    revoked: moka::sync::Cache<String, ()>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -79,6 +82,10 @@ impl Auth {
             failures: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(FAILURE_WINDOW)
+                .build(),
+            revoked: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(session_ttl)
                 .build(),
         }
     }
@@ -124,7 +131,14 @@ impl Auth {
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(payload.as_bytes());
-        mac.verify_slice(&sig).is_ok() && now < expiry
+        mac.verify_slice(&sig).is_ok() && now < expiry && !self.revoked.contains_key(token)
+    }
+
+    /// Signs a session out: its token is refused from now on, wherever it was copied to.
+    pub fn revoke(&self, token: &str, now: i64) {
+        if self.verify_session(token, now) {
+            self.revoked.insert(token.to_string(), ());
+        }
     }
 
     pub fn session_from(&self, headers: &HeaderMap, now: i64) -> bool {
@@ -177,7 +191,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn now() -> i64 {
-    crate::wechatpay::signer::unix_now()
+    crate::clock::unix_now()
 }
 
 /// Refuses requests without a valid session: pages redirect to the login page, everything else
@@ -311,7 +325,10 @@ pub async fn login(
     r
 }
 
-pub async fn logout(State(auth): State<Arc<Auth>>) -> Response {
+pub async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie(&headers, COOKIE) {
+        auth.revoke(&token, now());
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, auth.cookie_header("", 0));
@@ -358,6 +375,10 @@ mod tests {
         assert!(!auth.verify_session(&forged, 1_000), "expiry changed");
         let other = Auth::new(Some("x".into()), Duration::from_secs(60), false);
         assert!(!other.verify_session(&t, 1_000), "another key");
+        let second = auth.new_session(1_000);
+        auth.revoke(&t, 1_000);
+        assert!(!auth.verify_session(&t, 1_001), "signed out");
+        assert!(auth.verify_session(&second, 1_001), "other sessions stay");
         for junk in ["", "v1", "v1.1.2", "v1.x.y.z", "a.b.c.d.e"] {
             assert!(!auth.verify_session(junk, 0));
         }

@@ -129,9 +129,21 @@ mod tests {
         assert_eq!(Table::Class.lookup("180").unwrap().en, "Access control");
         assert_eq!(Table::Scene.lookup("4").unwrap().zh, "境外APP模式");
         for table in [Table::Category, Table::Class, Table::Scene] {
-            let mut codes: Vec<u32> = table.rows().iter().map(|r| r.code).collect();
-            codes.dedup();
-            assert_eq!(codes.len(), table.rows().len(), "codes unique and sorted");
+            let rows = table.rows();
+            // Strictly increasing: sorted, and no code twice.
+            for pair in rows.windows(2) {
+                assert!(pair[0].code < pair[1].code, "{table:?}: {pair:?}");
+            }
+            for row in rows {
+                assert_eq!(table.lookup(&row.code.to_string()), Some(row));
+                assert!(!row.zh.is_empty() && !row.en.is_empty(), "{row:?}");
+                assert!(row.en.is_ascii(), "{row:?}");
+            }
+            // Names are unique within a table (a filter shows them side by side).
+            let mut names: Vec<&str> = rows.iter().map(|r| r.zh).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), rows.len(), "{table:?}: a Chinese name twice");
         }
     }
 

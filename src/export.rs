@@ -174,7 +174,7 @@ async fn csv_export(State(state): State<AppState>, RawQuery(raw): RawQuery) -> R
         Ok(p) => p,
         Err(r) => return r,
     };
-    let name = file_name(&query, crate::wechatpay::signer::unix_now(), "csv");
+    let name = file_name(&query, crate::clock::unix_now(), "csv");
     let rows = Arc::new(out.order);
     let chunks = rows.len().div_ceil(CHUNK_ROWS);
     // Chunk 0 is the BOM and the header; chunk k > 0 holds rows of the view.
@@ -360,7 +360,7 @@ async fn xlsx_export(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         Ok(p) => p,
         Err(r) => return r,
     };
-    let now = crate::wechatpay::signer::unix_now();
+    let now = crate::clock::unix_now();
     let name = file_name(&query, now, "xlsx");
     let demo = state.sync.is_demo();
     let q = query.clone();

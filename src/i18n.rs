@@ -151,6 +151,7 @@ impl Lang {
 }
 
 /// Every string of the interface, in one language.
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Texts {
     pub title: &'static str,
     pub subtitle: &'static str,
@@ -450,7 +451,58 @@ mod tests {
             Lang::Zh.rows("51", "100", "12,345"),
             "第 51–100 行，共 12,345 行"
         );
-        assert_eq!(ZH.column_names.len(), EN.column_names.len());
-        assert_ne!(ZH.title, EN.title);
+    }
+
+    /// Every string of `texts`, by field name (arrays as `name[i]`).
+    fn strings(texts: &Texts) -> Vec<(String, String)> {
+        let serde_json::Value::Object(fields) = serde_json::to_value(texts).unwrap() else {
+            panic!("Texts serialises as an object");
+        };
+        let mut out = Vec::new();
+        for (name, value) in fields {
+            match value {
+                serde_json::Value::String(s) => out.push((name, s)),
+                serde_json::Value::Array(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        out.push((format!("{name}[{i}]"), item.as_str().unwrap().to_string()));
+                    }
+                }
+                other => panic!("{name}: {other}"),
+            }
+        }
+        out
+    }
+
+    /// Chinese characters, or the full-width punctuation Chinese text is written with.
+    fn has_cjk(s: &str) -> bool {
+        s.chars().any(|c| {
+            ('\u{4e00}'..='\u{9fff}').contains(&c)
+                || ('\u{3000}'..='\u{303f}').contains(&c)
+                || ('\u{ff00}'..='\u{ffef}').contains(&c)
+        })
+    }
+
+    #[test]
+    fn every_string_is_translated() {
+        let (zh, en) = (strings(&ZH), strings(&EN));
+        assert!(zh.len() > 60, "{} strings", zh.len());
+        assert_eq!(
+            zh.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            en.iter().map(|(k, _)| k).collect::<Vec<_>>()
+        );
+        for ((key, z), (_, e)) in zh.iter().zip(&en) {
+            assert!(
+                !z.trim().is_empty() && !e.trim().is_empty(),
+                "{key} is empty"
+            );
+            assert!(
+                has_cjk(z),
+                "{key}: the Chinese text {z:?} has no Chinese in it"
+            );
+            assert!(
+                !has_cjk(e),
+                "{key}: the English text {e:?} has Chinese in it"
+            );
+        }
     }
 }

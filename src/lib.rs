@@ -11,10 +11,14 @@ pub mod app;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod clock;
 pub mod codes;
 pub mod cookies;
 #[cfg(feature = "ssr")]
 pub mod export;
+#[cfg(feature = "ssr")]
+pub mod guard;
 pub mod i18n;
 #[cfg(feature = "ssr")]
 pub mod metrics;

@@ -1,8 +1,8 @@
 //! Operations endpoints: `/healthz` (the process is up), `/readyz` (a snapshot is available, and
 //! how old it is), `/metrics` (Prometheus text format).
 
+use crate::clock::unix_now;
 use crate::server::AppState;
-use crate::wechatpay::signer::unix_now;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

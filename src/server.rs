@@ -183,6 +183,32 @@ pub fn router(
     state: AppState,
     auth: Arc<Auth>,
 ) -> axum::Router {
+    router_with_limits(leptos_options, state, auth, Limits::default())
+}
+
+/// How much a request may carry and how long it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: MAX_BODY_BYTES,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// [`router`] with other limits (tests use a short timeout).
+pub fn router_with_limits(
+    leptos_options: leptos::config::LeptosOptions,
+    state: AppState,
+    auth: Arc<Auth>,
+    limits: Limits,
+) -> axum::Router {
     use crate::app::{shell, App};
     use axum::http::{header, HeaderValue};
     use leptos::prelude::provide_context;
@@ -227,11 +253,11 @@ pub fn router(
         ));
     }
     app.layer(tower_http::limit::RequestBodyLimitLayer::new(
-        MAX_BODY_BYTES,
+        limits.body_bytes,
     ))
     .layer(tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
-        REQUEST_TIMEOUT,
+        limits.request_timeout,
     ))
     .layer(tower_http::compression::CompressionLayer::new())
 }
@@ -378,7 +404,12 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (set LEPTOS_SITE_ADDR to another address)")
     })?;
-    tracing::info!("dashboard listening on http://{addr}");
+    // The address actually bound: with port 0 the system picks a free one, and tests read it
+    // from this line.
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!("dashboard listening on http://{bound}");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -421,10 +452,14 @@ pub async fn run_simulator(args: SimulateArgs) -> Result<(), String> {
         ..Default::default()
     };
     let sim = Simulator::new(keys.clone(), options);
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = tokio::net::TcpListener::bind(addr)
+    let wanted = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(wanted)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {wanted}: {e}"))?;
+    // The port actually bound (`--port 0` picks a free one).
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {wanted}: {e}"))?;
     let dir = args.keys_dir.display();
     println!(
         "WeChat Pay simulator on http://{addr} with {} devices; keys in {dir}",

@@ -190,6 +190,19 @@ async fn without_a_session_every_data_route_is_refused_and_with_one_it_works() {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+    // The old cookie, kept by whoever copied it, no longer opens anything.
+    assert_eq!(
+        load_view(&http, &url, Some(&cookie)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "signed out on the server, not only in the browser"
+    );
+    let csv = http
+        .get(format!("{url}/export.csv"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -320,11 +333,194 @@ async fn oversized_or_malformed_requests_get_4xx_never_5xx() {
         "/export.csv?per_page=%FF%FE&page=-1&sort=%00",
         "/?group=%F0%9F%98%80&page=99999999999",
         "/nope",
-        "/pkg/../../etc/passwd",
     ] {
         let r = http.get(format!("{url}{path}")).send().await.unwrap();
         assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
     }
+}
+
+/// Sends `path` exactly as given (no client normalises it) and returns the status and body.
+async fn raw_get(url: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    (status, text)
+}
+
+#[tokio::test]
+async fn paths_that_climb_out_of_the_site_are_refused_as_sent() {
+    // A site root of our own, with a secret file right beside it.
+    let dir = std::env::temp_dir().join(format!("wxpay-site-{}", std::process::id()));
+    let site = dir.join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/app.css"), "body{}").unwrap();
+    std::fs::write(dir.join("secret.txt"), "TOP-SECRET").unwrap();
+    let (_sim, sync) = setup(
+        SimulatorOptions {
+            devices: 10,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let mut leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    leptos_options.site_root = site.display().to_string().into();
+    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
+    let url = serve(router(leptos_options, AppState::new(sync), auth)).await;
+    // Sanity: raw requests reach the site's files.
+    let (status, body) = raw_get(&url, "/pkg/app.css").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.ends_with("body{}"), "{body}");
+    for path in [
+        "/pkg/../../secret.txt",
+        "/pkg/../../../../../../etc/passwd",
+        "/../secret.txt",
+        "/pkg/%2e%2e/%2e%2e/secret.txt",
+        "/%2e%2e/secret.txt",
+        "/pkg/..%2f..%2fsecret.txt",
+        "/pkg/..%5c..%5csecret.txt",
+        "/pkg/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "//secret.txt",
+        "/pkg//../../secret.txt",
+    ] {
+        let (status, body) = raw_get(&url, path).await;
+        assert!(status == 400 || status == 404, "{path}: {status}\n{body}");
+        assert!(
+            !body.contains("TOP-SECRET"),
+            "{path} leaked the file beside the site"
+        );
+        assert!(!body.contains("root:"), "{path} leaked /etc/passwd");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn responses_are_compressed_for_browsers_that_accept_it() {
+    let url = dashboard(false).await;
+    let http = client(); // reqwest here has no decompression: it sees what is sent.
+    for (accept, expected) in [
+        ("br", Some("br")),
+        ("gzip", Some("gzip")),
+        ("identity", None),
+    ] {
+        let r = http
+            .get(format!("{url}/export.csv"))
+            .header(header::ACCEPT_ENCODING, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap().to_string())
+                .as_deref(),
+            expected,
+            "Accept-Encoding: {accept}"
+        );
+        let bytes = r.bytes().await.unwrap();
+        let is_plain_csv = bytes.starts_with("\u{feff}device_sn,".as_bytes());
+        assert_eq!(is_plain_csv, expected.is_none(), "{accept}");
+    }
+    let page = http
+        .get(format!("{url}/"))
+        .header(header::ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()[header::CONTENT_ENCODING], "br");
+}
+
+#[tokio::test]
+async fn bodies_are_limited_to_64_kib_exactly() {
+    let url = dashboard(false).await;
+    let http = client();
+    assert_eq!(wxpay_devices::server::MAX_BODY_BYTES, 64 * 1024);
+    // A login form of exactly the limit is read (no password is set: it redirects); one byte
+    // more is refused unread.
+    let form = |len: usize| {
+        let prefix = "next=%2F&password=";
+        format!("{prefix}{}", "x".repeat(len - prefix.len()))
+    };
+    for (len, expected) in [
+        (64 * 1024, StatusCode::SEE_OTHER),
+        (64 * 1024 + 1, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let body = form(len);
+        assert_eq!(body.len(), len);
+        let r = http
+            .post(format!("{url}/login"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected, "{len} bytes");
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_gets_408() {
+    use wxpay_devices::server::{router_with_limits, Limits};
+    assert_eq!(Limits::default().request_timeout, Duration::from_secs(120));
+    // A first sync that takes about 2 s, and a 500 ms limit: the first view, which waits for
+    // the sync, is cut off; once the data is there, views are quick and pass.
+    let (_sim, sync) = setup(
+        SimulatorOptions {
+            devices: 300,
+            latency: Duration::from_secs(2),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
+    let limits = Limits {
+        request_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let url = serve(router_with_limits(
+        leptos_options,
+        AppState::new(sync.clone()),
+        auth,
+        limits,
+    ))
+    .await;
+    let http = client();
+    let started = std::time::Instant::now();
+    let r = load_view(&http, &url, None).await;
+    assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_millis(1_900));
+    // The sync goes on without the request that started it; then views are answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sync.last_good().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(load_view(&http, &url, None).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -1,12 +1,16 @@
 //! Property tests: no input makes the URL parser, the API decoders or the query function panic.
 #![cfg(feature = "ssr")]
 
+use base64::{engine::general_purpose::STANDARD, Engine};
 use proptest::prelude::*;
+use std::cmp::Ordering;
 use std::sync::{Arc, OnceLock};
 use wxpay_devices::model::{ApiErrorBody, DevicePage};
-use wxpay_devices::query::apply::{run, SnapshotIndex};
+use wxpay_devices::query::apply::{compare_values, run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
 use wxpay_devices::simulator::dataset::{generate, DatasetSpec};
+use wxpay_devices::wechatpay::error::VerifyError;
+use wxpay_devices::wechatpay::keys::public_key_from_pem;
 use wxpay_devices::wechatpay::signer::Authorization;
 use wxpay_devices::wechatpay::verifier::{KeyStore, ResponseSignature};
 
@@ -34,6 +38,19 @@ fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
         ),
         0..12,
     )
+}
+
+/// Field values as the API sends them: numbers of any length (leading zeros too), models that
+/// mix digits and letters, text, blanks.
+fn sort_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[0-9]{1,3}",
+        "0{0,2}[0-9]{1,25}",
+        "[0-9]{1,4}[A-Z]{0,2}",
+        "[A-Za-z]{0,3}[0-9]{0,3}",
+        Just(String::new()),
+        ".{0,4}",
+    ]
 }
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -98,6 +115,36 @@ proptest! {
         prop_assert!(page >= 1 && range.end <= out.total());
     }
 
+    /// The sort order is total: antisymmetric, transitive, equal only for equal texts; so a
+    /// sort by it never panics and leaves equal values side by side.
+    #[test]
+    fn the_sort_order_is_total_over_mixed_values(values in prop::collection::vec(sort_value(), 3..40)) {
+        for a in &values {
+            prop_assert_eq!(compare_values(a, a), Ordering::Equal);
+            for b in &values {
+                let ab = compare_values(a, b);
+                prop_assert_eq!(ab, compare_values(b, a).reverse(), "{:?} {:?}", a, b);
+                prop_assert_eq!(ab == Ordering::Equal, a == b);
+                for c in &values {
+                    if ab != Ordering::Greater && compare_values(b, c) != Ordering::Greater {
+                        prop_assert_ne!(compare_values(a, c), Ordering::Greater, "{:?} {:?} {:?}", a, b, c);
+                    }
+                }
+            }
+        }
+        let mut sorted = values.clone();
+        sorted.sort_by(|a, b| compare_values(a, b));
+        for w in sorted.windows(2) {
+            prop_assert_ne!(compare_values(&w[0], &w[1]), Ordering::Greater);
+        }
+        // Equal values sit together.
+        for (i, v) in sorted.iter().enumerate() {
+            if let Some(j) = sorted[i + 1..].iter().position(|x| x == v) {
+                prop_assert!(sorted[i..=i + j + 1].iter().all(|x| x == v));
+            }
+        }
+    }
+
     #[test]
     fn any_bytes_decode_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = serde_json::from_slice::<DevicePage>(&bytes);
@@ -121,7 +168,6 @@ proptest! {
 
     #[test]
     fn any_response_headers_verify_or_fail_cleanly(ts in ".{0,20}", nonce in ".{0,40}", serial in ".{0,50}", sig in ".{0,400}", body in prop::collection::vec(any::<u8>(), 0..200)) {
-        let store = KeyStore::default();
         let headers = [ts.as_str(), nonce.as_str(), serial.as_str(), sig.as_str()];
         let sig = ResponseSignature::from_headers(|n| match n {
             "Wechatpay-Timestamp" => Some(headers[0]),
@@ -131,7 +177,75 @@ proptest! {
             _ => None,
         });
         if let Ok(Some(sig)) = sig {
-            prop_assert!(store.verify(&sig, &body, 1_800_000_000).is_err());
+            prop_assert!(store().verify(&sig, &body, NOW).is_err());
         }
     }
+
+    /// Signatures that are not the platform key's never verify, even with a fresh timestamp
+    /// and the key's own serial: the check reaches the RSA verification and fails there.
+    #[test]
+    fn random_signatures_never_verify(
+        nonce in "[0-9A-Za-z]{1,32}",
+        signature in prop_oneof![
+            prop::collection::vec(any::<u8>(), 256).prop_map(|b| STANDARD.encode(b)),
+            prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| STANDARD.encode(b)),
+            ".{0,400}",
+        ],
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        skew in -299i64..=299,
+    ) {
+        let sig = ResponseSignature {
+            timestamp: (NOW + skew).to_string(),
+            nonce,
+            serial: SERIAL.into(),
+            signature,
+            signature_type: Some("WECHATPAY2-SHA256-RSA2048".into()),
+        };
+        prop_assert_eq!(store().verify(&sig, &body, NOW), Err(VerifyError::BadSignature));
+    }
+
+    /// A real signature verifies for its own message only: any other body is refused.
+    #[test]
+    fn a_real_signature_fails_for_any_other_body(body in prop::collection::vec(any::<u8>(), 0..300)) {
+        prop_assume!(body != VECTOR_BODY);
+        let sig = vector_signature();
+        prop_assert_eq!(store().verify(&sig, &body, VECTOR_TIME), Err(VerifyError::BadSignature));
+    }
+}
+
+const NOW: i64 = 1_800_000_000;
+const SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000000000001";
+/// The openssl-made vector of the verifier's unit tests (tests/fixtures).
+const VECTOR_BODY: &[u8] = br#"{"data":[],"offset":0,"limit":100,"total_count":0}"#;
+const VECTOR_TIME: i64 = 1_554_209_980;
+
+/// A key store holding the platform public key of the fixtures.
+fn store() -> &'static KeyStore {
+    static STORE: OnceLock<KeyStore> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = KeyStore::default();
+        let pem = include_str!("fixtures/platform_pub.pem");
+        store.insert(SERIAL, public_key_from_pem(pem).unwrap());
+        store
+    })
+}
+
+fn vector_signature() -> ResponseSignature {
+    ResponseSignature {
+        timestamp: VECTOR_TIME.to_string(),
+        nonce: "c5ac7061fccab6bf3e254dcf98995b8c".into(),
+        serial: SERIAL.into(),
+        signature: include_str!("fixtures/response_signature.b64")
+            .trim()
+            .into(),
+        signature_type: Some("WECHATPAY2-SHA256-RSA2048".into()),
+    }
+}
+
+#[test]
+fn the_property_store_verifies_the_real_vector() {
+    // Without this, "never verifies" could pass with a store that verifies nothing.
+    store()
+        .verify(&vector_signature(), VECTOR_BODY, VECTOR_TIME)
+        .unwrap();
 }

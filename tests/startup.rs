@@ -1,8 +1,15 @@
 //! The real binary: bad configuration stops start-up with one line naming the variable; the
-//! standalone simulator serves clients that use the key files it writes.
+//! standalone simulator serves clients that use the key files it writes; a real configuration
+//! logs without secrets, finishes in-flight requests and saves its ledger on SIGTERM.
+//!
+//! Every process binds port 0 and prints the port it got; every wait has a deadline.
 #![cfg(feature = "ssr")]
 
-use std::path::PathBuf;
+mod common;
+
+use common::process::{port_in, run_to_end, Proc};
+use leptos::server_fn::ServerFn;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wxpay_devices::simulator::keys as simkeys;
@@ -10,12 +17,19 @@ use wxpay_devices::wechatpay::client::WxPayClient;
 use wxpay_devices::wechatpay::config::WxPayArgs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxpay-devices");
+const START: Duration = Duration::from_secs(60);
 
-/// The dashboard binary with no WECHATPAY_* setting inherited from the test's environment.
+/// The dashboard binary with no setting inherited from the test's environment.
 fn dashboard_command() -> Command {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
-        if k.starts_with("WECHATPAY_") {
+        if k.starts_with("WECHATPAY_")
+            || k.starts_with("DASHBOARD_")
+            || k.starts_with("DEMO_")
+            || k.starts_with("LEPTOS_SITE_ADDR")
+            || k == "LOG_FORMAT"
+            || k == "DATA_DIR"
+        {
             cmd.env_remove(k);
         }
     }
@@ -26,27 +40,35 @@ fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs the dashboard with `env` (and no other WECHATPAY_* variable); expects it to stop.
-fn refused(env: &[(&str, &str)]) -> String {
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wxpay-startup-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the dashboard with `env`; expects it to stop with exit code 2 and an `error:` line.
+/// Returns that line and everything printed.
+fn refused(env: &[(&str, &str)]) -> (String, String) {
     let mut cmd = dashboard_command();
     cmd.env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-        .env("DATA_DIR", std::env::temp_dir().join("wxpay-startup"));
+        .env("DATA_DIR", temp_dir("refused"));
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    // A server that starts instead of refusing is killed at the deadline and fails the test.
+    let (status, output) = run_to_end(cmd, START);
     assert_eq!(
-        out.status.code(),
+        status.code(),
         Some(2),
-        "must stop with exit code 2: {out:?}"
+        "must stop with exit code 2:\n{output}"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let line = stderr
+    let line = output
         .lines()
         .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("no error line in {stderr:?}"))
+        .unwrap_or_else(|| panic!("no error line in {output:?}"))
         .to_string();
-    line
+    (line, output)
 }
 
 #[test]
@@ -66,14 +88,8 @@ fn each_bad_configuration_stops_start_up_with_one_line() {
     let with = |k: &str, v: &str| -> Vec<(String, String)> {
         base.iter()
             .map(|(a, b)| {
-                (
-                    a.to_string(),
-                    if *a == k {
-                        v.to_string()
-                    } else {
-                        b.to_string()
-                    },
-                )
+                let value = if *a == k { v } else { b };
+                (a.to_string(), value.to_string())
             })
             .collect()
     };
@@ -120,7 +136,7 @@ fn each_bad_configuration_stops_start_up_with_one_line() {
     ];
     for (env, expected) in cases {
         let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let line = refused(&env);
+        let (line, _) = refused(&env);
         assert!(
             line.contains(expected),
             "{line:?} should contain {expected:?}"
@@ -129,42 +145,72 @@ fn each_bad_configuration_stops_start_up_with_one_line() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn a_private_key_readable_by_others_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("key-mode");
+    let key = dir.join("apiclient_key.pem");
+    std::fs::copy(fixture("merchant_key_pkcs8.pem"), &key).unwrap();
+    let env_for = |key: &Path| {
+        vec![
+            ("WECHATPAY_MCHID", "1900000001".to_string()),
+            ("WECHATPAY_MERCHANT_SERIAL_NO", "5E1E4B7F".into()),
+            ("WECHATPAY_MERCHANT_PRIVATE_KEY", key.display().to_string()),
+            // Read after the key: start-up stops here, after the warning was written.
+            ("WECHATPAY_APIV3_KEY", "short".into()),
+            ("LOG_FORMAT", "text".into()),
+        ]
+    };
+    let run = |key: &Path| {
+        let env = env_for(key);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        refused(&env).1
+    };
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loose = run(&key);
+    assert!(
+        loose.contains("readable by other users") && loose.contains("chmod 600"),
+        "{loose}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let tight = run(&key);
+    assert!(!tight.contains("readable by other users"), "{tight}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `wxpay-devices simulate --port 0` with its keys in `dir`: the process and its base URL.
+fn simulator(dir: &Path, devices: u32, latency_ms: u64) -> (Proc, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "simulate",
+        "--port",
+        "0",
+        "--devices",
+        &devices.to_string(),
+        "--latency-ms",
+        &latency_ms.to_string(),
+        "--keys-dir",
+    ])
+    .arg(dir);
+    let mut sim = Proc::spawn(cmd);
+    let port = sim.wait_for_port("WECHATPAY_BASE_URL=", START);
+    (sim, format!("http://127.0.0.1:{port}"))
+}
+
+fn read_key_file(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 #[tokio::test]
 async fn the_standalone_simulator_serves_any_client_from_its_key_files() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("wxpay-simulate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BIN)
-        .args([
-            "simulate",
-            "--port",
-            &port.to_string(),
-            "--devices",
-            "1234",
-            "--keys-dir",
-        ])
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "simulator did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let dir = temp_dir("simulate");
+    let (sim, base_url) = simulator(&dir, 1234, 0);
     // Configure a client from the files alone, as the README tells other clients to.
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
+    let read = |name: &str| read_key_file(&dir, name);
     let args = WxPayArgs {
         mchid: Some(read(simkeys::MCHID_FILE)),
         merchant_serial_no: Some(read(simkeys::MERCHANT_SERIAL_FILE)),
@@ -172,7 +218,7 @@ async fn the_standalone_simulator_serves_any_client_from_its_key_files() {
         public_key: Some(dir.join(simkeys::PLATFORM_PUBLIC_KEY_FILE)),
         public_key_id: Some(read(simkeys::PLATFORM_PUBLIC_KEY_ID_FILE)),
         apiv3_key: Some(read(simkeys::APIV3_KEY_FILE)),
-        base_url: format!("http://127.0.0.1:{port}"),
+        base_url: base_url.clone(),
     };
     let client = WxPayClient::new(&args.load().unwrap().unwrap()).unwrap();
     let page = client.list_devices(0, 100).await.unwrap();
@@ -196,24 +242,23 @@ async fn the_standalone_simulator_serves_any_client_from_its_key_files() {
             "private key files are not readable by others"
         );
     }
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("WECHATPAY_BASE_URL=http://127.0.0.1:{port}")),
-        "{stdout}"
+        sim.output().contains("WECHATPAY_MCHID="),
+        "{}",
+        sim.output()
     );
+    drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn listening_beyond_loopback_requires_a_password() {
-    let line = refused(&[("LEPTOS_SITE_ADDR", "0.0.0.0:0")]);
+    let (line, _) = refused(&[("LEPTOS_SITE_ADDR", "0.0.0.0:0")]);
     assert!(
         line.contains("not a loopback address") && line.contains("DASHBOARD_PASSWORD_HASH"),
         "{line}"
     );
-    let line = refused(&[
+    let (line, _) = refused(&[
         ("LEPTOS_SITE_ADDR", "0.0.0.0:0"),
         ("DASHBOARD_PASSWORD_HASH", "hunter2"),
     ]);
@@ -223,73 +268,72 @@ fn listening_beyond_loopback_requires_a_password() {
     );
 }
 
-#[test]
-fn hash_password_prints_a_usable_hash() {
-    use std::io::Write;
+/// Runs `hash-password` with `input` on standard input; returns the hash printed.
+fn hash_password(input: &str) -> String {
+    use std::io::{Read, Write};
     let mut child = Command::new(BIN)
         .arg("hash-password")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"correct horse battery\n")
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let hash = String::from_utf8(out.stdout).unwrap();
-    assert!(hash.trim().starts_with("$argon2id$"), "{hash}");
-    assert!(wxpay_devices::auth::check_hash(hash.trim()).is_ok());
+    let deadline = Instant::now() + START;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hash-password did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    out.trim().to_string()
+}
+
+#[test]
+fn hash_password_prints_a_usable_hash() {
+    let hash = hash_password("correct horse battery\n");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(wxpay_devices::auth::check_hash(&hash).is_ok());
     assert!(!hash.contains("correct horse"));
 }
 
-/// The dashboard against the standalone simulator, as a merchant would run it: JSON logs with
-/// one line per upstream request, no secret in any line, and SIGTERM saving the ledger.
-#[tokio::test]
-async fn a_real_configuration_logs_requests_without_secrets_and_stops_cleanly() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("wxpay-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A merchant as a real deployment has one: the standalone simulator, and the dashboard
+/// configured from its key files (public key and APIv3 key), on a port of its own choosing.
+struct Deployment {
+    dir: PathBuf,
+    _sim: Proc,
+    dashboard: Proc,
+    url: String,
+    apiv3: String,
+    private_pem: String,
+}
+
+fn deploy(name: &str, devices: u32, latency_ms: u64, extra: &[(&str, &str)]) -> Deployment {
+    let dir = temp_dir(name);
     let keys_dir = dir.join("keys");
-    let data_dir = dir.join("data");
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (sim_port, web_port) = (free_port(), free_port());
-    let mut sim = Command::new(BIN)
-        .args([
-            "simulate",
-            "--port",
-            &sim_port.to_string(),
-            "--devices",
-            "777",
-            "--keys-dir",
-        ])
-        .arg(&keys_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(sim_port);
-    let read = |name: &str| {
-        std::fs::read_to_string(keys_dir.join(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
+    let (sim, base_url) = simulator(&keys_dir, devices, latency_ms);
+    let read = |name: &str| read_key_file(&keys_dir, name);
     let apiv3 = read(simkeys::APIV3_KEY_FILE);
     let private_pem = read(simkeys::MERCHANT_KEY_FILE);
     let mut cmd = dashboard_command();
-    let dashboard = cmd
-        .env("WECHATPAY_MCHID", read(simkeys::MCHID_FILE))
+    cmd.env("WECHATPAY_MCHID", read(simkeys::MCHID_FILE))
         .env(
             "WECHATPAY_MERCHANT_SERIAL_NO",
             read(simkeys::MERCHANT_SERIAL_FILE),
@@ -307,56 +351,115 @@ async fn a_real_configuration_logs_requests_without_secrets_and_stops_cleanly() 
             read(simkeys::PLATFORM_PUBLIC_KEY_ID_FILE),
         )
         .env("WECHATPAY_APIV3_KEY", &apiv3)
-        .env("WECHATPAY_BASE_URL", format!("http://127.0.0.1:{sim_port}"))
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{web_port}"))
-        .env("DATA_DIR", &data_dir)
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_port(web_port);
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = http
-            .get(format!("http://127.0.0.1:{web_port}/readyz"))
+        .env("WECHATPAY_BASE_URL", &base_url)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("DATA_DIR", dir.join("data"));
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut dashboard = Proc::spawn(cmd);
+    let port = dashboard.wait_for_port("dashboard listening on", START);
+    Deployment {
+        dir,
+        _sim: sim,
+        dashboard,
+        url: format!("http://127.0.0.1:{port}"),
+        apiv3,
+        private_pem,
+    }
+}
+
+impl Deployment {
+    /// The request ledger as saved in the data directory: requests counted in it (0 when it
+    /// is not written yet).
+    fn saved_ledger_count(&self) -> u64 {
+        let data = self.dir.join("data");
+        let Some(file) = std::fs::read_dir(&data)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("ledger-"))
+        else {
+            return 0;
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+        json["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b[1].as_u64().unwrap())
+            .sum()
+    }
+
+    async fn metric(&self, http: &reqwest::Client, name: &str) -> f64 {
+        let text = http
+            .get(format!("{}/metrics", self.url))
             .send()
             .await
+            .unwrap()
+            .text()
+            .await
             .unwrap();
-        if r.status() == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .unwrap()
     }
-    let pid = dashboard.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = tokio::task::spawn_blocking(move || dashboard.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = sim.kill();
-    let _ = sim.wait();
-    assert!(
-        out.status.success(),
-        "SIGTERM ends it cleanly: {:?}",
-        out.status
-    );
-    let ledger = std::fs::read_dir(&data_dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|e| e.file_name().to_string_lossy().starts_with("ledger-"));
-    assert!(ledger, "the request ledger was written");
 
-    let logs =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    async fn wait_ready(&self, http: &reqwest::Client) {
+        let deadline = Instant::now() + START;
+        loop {
+            let r = http
+                .get(format!("{}/readyz", self.url))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status within a deadline.
+    async fn terminate(self) -> (std::process::ExitStatus, Self) {
+        self.dashboard.signal("TERM");
+        let mut me = self;
+        let status = tokio::task::spawn_blocking(move || {
+            let s = me.dashboard.wait(START);
+            (s, me)
+        })
+        .await
+        .unwrap();
+        status
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The dashboard against the standalone simulator, as a merchant would run it: JSON logs with
+/// one line per upstream request, no secret in any line.
+#[tokio::test]
+async fn a_real_configuration_logs_requests_without_secrets() {
+    let d = deploy(
+        "logs",
+        777,
+        0,
+        &[("LOG_FORMAT", "json"), ("RUST_LOG", "debug")],
+    );
+    let http = reqwest::Client::new();
+    d.wait_ready(&http).await;
+    let (status, d) = d.terminate().await;
+    assert!(status.success(), "SIGTERM ends it cleanly: {status:?}");
+
+    let logs = d.dashboard.output();
     let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() > 10, "{logs}");
     for line in &lines {
@@ -381,17 +484,115 @@ async fn a_real_configuration_logs_requests_without_secrets_and_stops_cleanly() 
         "{upstream:?}"
     );
     // No secret in any line: not the APIv3 key, not any line of the private key's base64.
-    assert!(!logs.contains(&apiv3));
-    for pem_line in private_pem.lines().filter(|l| !l.starts_with("-----")) {
+    assert!(!logs.contains(&d.apiv3));
+    for pem_line in d.private_pem.lines().filter(|l| !l.starts_with("-----")) {
         assert!(!logs.contains(pem_line), "private key material in the logs");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(100));
+/// Requests counted after the last save (a sync still running) are saved by SIGTERM.
+#[tokio::test]
+async fn sigterm_saves_requests_counted_since_the_last_save() {
+    // 777 devices: 8 pages, all sent at once; each answer takes 2 s.
+    let d = deploy("ledger", 777, 2_000, &[]);
+    let http = reqwest::Client::new();
+    d.wait_ready(&http).await;
+    // The first sync saves the ledger as it finishes (just after the snapshot is served).
+    let deadline = Instant::now() + START;
+    while d.saved_ledger_count() < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "the first sync never saved the ledger"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(d.saved_ledger_count(), 8);
+    // A second sync: its 8 requests are counted when sent, and it is still waiting for the
+    // answers when the dashboard is told to stop.
+    let r = http
+        .post(format!("{}{}", d.url, wxpay_devices::api::RefreshNow::PATH))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let deadline = Instant::now() + START;
+    while d.metric(&http, "wxpay_quota_used_24h").await < 16.0 {
+        assert!(Instant::now() < deadline, "the second sync never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(d.metric(&http, "wxpay_sync_running").await, 1.0);
+    assert_eq!(d.saved_ledger_count(), 8, "not saved yet");
+    let (status, d) = d.terminate().await;
+    assert!(status.success(), "{status:?}");
+    assert_eq!(d.saved_ledger_count(), 16, "saved at shutdown");
+}
+
+/// SIGTERM lets a request that is being answered finish.
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    // The first sync takes about 2 s; an export asked for meanwhile waits for it.
+    let d = deploy("drain", 777, 2_000, &[]);
+    let url = d.url.clone();
+    let export = tokio::spawn(async move {
+        let r = reqwest::get(format!("{url}/export.csv")).await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!export.is_finished(), "the export waits for the first sync");
+    let (status, _d) = d.terminate().await;
+    assert!(status.success(), "{status:?}");
+    let (code, body) = export.await.unwrap();
+    assert_eq!(code, 200);
+    // A header and one line per device (the demo data has no line breaks inside quotes that
+    // start with a serial, so count records by their serial column).
+    let mut reader = csv::Reader::from_reader(body.trim_start_matches('\u{feff}').as_bytes());
+    assert_eq!(reader.records().count(), 777, "the whole export arrived");
+}
+
+#[tokio::test]
+async fn dashboard_cookie_secure_marks_the_session_cookie_secure() {
+    let hash = hash_password("correct horse battery\n");
+    for (secure, expected) in [("true", true), ("false", false)] {
+        let d = deploy(
+            "cookie",
+            10,
+            0,
+            &[
+                ("DASHBOARD_PASSWORD_HASH", &hash),
+                ("DASHBOARD_COOKIE_SECURE", secure),
+            ],
+        );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{}/login", d.url))
+            .form(&[("password", "correct horse battery"), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert_eq!(
+            cookie.split(';').any(|a| a.trim() == "Secure"),
+            expected,
+            "DASHBOARD_COOKIE_SECURE={secure}: {cookie}"
+        );
+    }
+}
+
+#[test]
+fn ports_are_read_from_printed_lines() {
+    assert_eq!(
+        port_in("\u{1b}[2m..\u{1b}[0m dashboard listening on http://127.0.0.1:41234"),
+        Some(41234)
+    );
+    assert_eq!(
+        port_in("  WECHATPAY_BASE_URL=http://127.0.0.1:8090 \\"),
+        Some(8090)
+    );
+    assert_eq!(port_in("nothing here"), None);
 }

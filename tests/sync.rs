@@ -139,10 +139,9 @@ async fn a_list_that_shifts_during_the_sync_loses_no_device() {
     )
     .await;
     let original = sns(&sim.devices());
-    let sim2 = sim.clone();
-    let shifter = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let mut list = sim2.devices().to_vec();
+    // After the first 20 pages (the first rate-limit window), 7 devices appear at the front:
+    // every later device moves 7 places down.
+    sim.change_list_after(20, |list| {
         for i in 0..7 {
             list.insert(
                 0,
@@ -152,20 +151,17 @@ async fn a_list_that_shifts_during_the_sync_loses_no_device() {
                 },
             );
         }
-        sim2.set_devices(list);
     });
     let snap = service.snapshot().await.unwrap().snapshot;
-    shifter.await.unwrap();
     let got: HashSet<String> = sns(&snap.devices).into_iter().collect();
     assert_eq!(got.len(), snap.devices.len(), "no duplicates kept");
     assert!(
         original.iter().all(|sn| got.contains(sn)),
         "every original device is there"
     );
-    assert!(
-        snap.duplicates > 0,
-        "offsets shifted mid-sync: {} duplicates removed",
-        snap.duplicates
+    assert_eq!(
+        snap.duplicates, 7,
+        "page 21 began 7 devices early: those 7 were read twice and kept once"
     );
 }
 
@@ -361,7 +357,7 @@ async fn restarts_serve_the_saved_snapshot_at_once_and_keep_the_quota_count() {
 }
 
 #[tokio::test]
-async fn a_sync_that_would_pass_the_daily_ceiling_is_refused() {
+async fn a_sync_that_would_pass_the_daily_ceiling_is_refused_even_after_a_restart() {
     let dir = temp_dir("quota");
     let settings = SyncSettings {
         daily_limit: 45,
@@ -388,18 +384,130 @@ async fn a_sync_that_would_pass_the_daily_ceiling_is_refused() {
     let status = service.status();
     assert!(status.manual_refresh_blocked.unwrap().contains("quota"));
     assert_eq!(sim.log().len(), 30);
-    // After a restart the count is still there, and a fresh service refuses too.
-    let url = sim.spawn_local().await.unwrap();
-    let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-    let again = SyncService::new(
-        Arc::new(client),
+    drop(service);
+
+    // A restart: the same merchant, the same data directory.
+    let restarted = service_on(&sim, settings.clone(), Some(dir.clone())).await;
+    assert_eq!(
+        restarted.requests_24h(),
+        30,
+        "the ledger survived the restart"
+    );
+    assert_eq!(restarted.load_saved().await.unwrap().devices.len(), 3_000);
+    // An automatic refresh is refused before any request is sent (30 used + 30 > 35)...
+    restarted.refresh_in_background();
+    wait_until(|| restarted.status().last_error.is_some()).await;
+    let err = restarted.status().last_error.unwrap();
+    assert!(
+        err.message.contains("refused") && err.message.contains("30 of the 35"),
+        "{}",
+        err.message
+    );
+    // ...and so is a manual one (30 + 30 > 45).
+    let why = restarted.refresh_now().await.unwrap_err();
+    assert!(why.contains("daily quota"), "{why}");
+    assert_eq!(sim.log().len(), 30, "nothing sent after the restart");
+    // The saved snapshot goes on being served.
+    assert_eq!(
+        restarted.snapshot().await.unwrap().snapshot.devices.len(),
+        3_000
+    );
+    // Ledgers are per merchant: another source in the same directory starts from zero.
+    let other = SyncService::new(
+        restarted_client(&sim).await,
         "other-source-same-dir".into(),
         true,
         settings,
         Some(dir.clone()),
     );
-    assert_eq!(again.requests_24h(), 0, "ledgers are per merchant");
+    assert_eq!(other.requests_24h(), 0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn automatic_syncs_leave_the_reserve_to_manual_ones() {
+    // 10 pages a sync; 25 a day, 10 of them kept for manual refreshes: automatic syncs may
+    // use 15, so after one, the second automatic sync is refused, and a manual one is not.
+    let settings = SyncSettings {
+        daily_limit: 25,
+        reserve: 10,
+        manual_min_interval: Duration::ZERO,
+        failure_memory: Duration::from_millis(1),
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 1_000,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    service.snapshot().await.unwrap();
+    assert_eq!(service.requests_24h(), 10);
+    // (The interval in force is stretched to 16 h by this tiny quota: start the refresh the
+    // interval would start.)
+    service.refresh_in_background();
+    wait_until(|| service.status().last_error.is_some()).await;
+    let err = service.status().last_error.unwrap();
+    assert!(err.message.contains("10 of the 15"), "{}", err.message);
+    assert_eq!(sim.log().len(), 10, "the automatic sync sent nothing");
+    // The manual one may use the reserve.
+    service.refresh_now().await.unwrap();
+    wait_until(|| service.requests_24h() == 20 && !service.status().running).await;
+    assert_eq!(sim.log().len(), 20);
+}
+
+#[tokio::test]
+async fn a_list_bigger_than_the_budget_is_refused_after_its_first_page() {
+    // Budget 25 requests; the first page says 3,000 devices (30 pages): stop there.
+    let settings = SyncSettings {
+        daily_limit: 25,
+        reserve: 0,
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 3_000,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let e = service.snapshot().await.unwrap_err();
+    assert!(
+        matches!(
+            *e,
+            SyncError::Quota {
+                needed: 30,
+                ceiling: 25,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(sim.log().len(), 1, "only the first page was fetched");
+    assert_eq!(service.requests_24h(), 1);
+}
+
+#[tokio::test]
+async fn without_total_count_the_sync_follows_links_next() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 1_234,
+            omit_total_count: true,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(sns(&snap.devices), sns(&sim.devices()));
+    assert_eq!(device_requests(&sim.log()).len(), 13);
+    assert_eq!(snap.total_count, None);
 }
 
 #[tokio::test]
@@ -422,6 +530,26 @@ async fn the_refresh_interval_stretches_to_fit_the_quota() {
     assert!(why.contains("1000 requests"), "{why}");
     let syncs_a_day = 86_400 / big.as_secs();
     assert!(syncs_a_day * 1_000 <= 47_500);
+}
+
+/// A sync service for `sim`'s merchant, as after a restart (a new client and service).
+async fn service_on(
+    sim: &wxpay_devices::simulator::service::Simulator,
+    settings: SyncSettings,
+    dir: Option<PathBuf>,
+) -> Arc<SyncService> {
+    SyncService::new(
+        restarted_client(sim).await,
+        "test-source".into(),
+        true,
+        settings,
+        dir,
+    )
+}
+
+async fn restarted_client(sim: &wxpay_devices::simulator::service::Simulator) -> Arc<WxPayClient> {
+    let url = sim.spawn_local().await.unwrap();
+    Arc::new(WxPayClient::new(&sim.client_config(&url, true, false)).unwrap())
 }
 
 async fn wait_until(cond: impl Fn() -> bool) {

@@ -3,11 +3,20 @@ import AxeBuilder from "@axe-core/playwright";
 
 // WCAG 2 AA checks by axe-core, in both themes: contrast, labels, names, ARIA use.
 for (const theme of ["light", "dark"]) {
-  test(`the dashboard passes axe's WCAG AA checks in the ${theme} theme`, async ({ page }) => {
-    await page.context().addCookies([
-      { name: "wxd_prefs", value: `h=&c=0&t=${theme}`, url: "http://127.0.0.1:3000" },
-    ]);
+  test(`the dashboard passes axe's WCAG AA checks in the ${theme} theme`, async ({ page, baseURL }) => {
+    await page.context().addCookies([{ name: "wxd_prefs", value: `h=&c=0&t=${theme}`, url: baseURL! }]);
     await openHydrated(page, "/?group=category&status=ACTIVATED");
+    // The theme under test is the one applied (else this would check the other theme twice).
+    if (theme === "dark") await expect(page.locator("html")).toHaveClass(/(^|\s)dark(\s|$)/);
+    else await expect(page.locator("html")).not.toHaveClass(/(^|\s)dark(\s|$)/);
+    // The page's background as the screen shows it (a canvas turns any CSS color into RGB).
+    const [r, g, b] = await page.locator("body").evaluate((body) => {
+      const ctx = document.createElement("canvas").getContext("2d")!;
+      ctx.fillStyle = getComputedStyle(body).backgroundColor;
+      ctx.fillRect(0, 0, 1, 1);
+      return Array.from(ctx.getImageData(0, 0, 1, 1).data.slice(0, 3));
+    });
+    expect((r + g + b) / 3 > 128, `background rgb(${r}, ${g}, ${b})`).toBe(theme === "light");
     await page.getByTestId("display-menu").locator("summary").click();
     const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa"]).analyze();
     const problems = results.violations.map(

@@ -1,6 +1,7 @@
-import { test, expect, openHydrated } from "./fixtures";
+import { test, expect, openHydrated, parseCsv } from "./fixtures";
 import type { Page } from "@playwright/test";
 import { readFileSync } from "fs";
+import readXlsxFile from "read-excel-file/node";
 
 /** The total of the view, from "Rows a–b of N (filtered from M)". */
 async function total(page: Page): Promise<number> {
@@ -68,11 +69,33 @@ test("grouping by category shows group headers whose counts add up to the total"
   const sum = [...counts.values()].reduce((a, b) => a + b, 0);
   expect(sum).toBe(await total(page));
   expect(counts.size).toBeGreaterThan(5);
-  // Collapsing a group hides its rows.
+  // Collapsing a group hides its rows, and only its rows; expanding shows them again.
+  const rowsByGroup = () =>
+    page.locator("tbody tr").evaluateAll((trs) => {
+      let group = -1;
+      const rows: { group: number; visible: boolean }[] = [];
+      for (const tr of trs) {
+        if (tr.getAttribute("data-testid") === "group-header") group++;
+        else if (tr.getAttribute("data-testid") === "device-row")
+          rows.push({ group, visible: getComputedStyle(tr).display !== "none" });
+      }
+      return rows;
+    });
+  const before = await rowsByGroup();
+  expect(before.every((r) => r.visible)).toBe(true);
+  expect(before.filter((r) => r.group === 0).length).toBeGreaterThan(0);
+  expect(before.filter((r) => r.group === 1).length).toBeGreaterThan(0);
   const header = page.getByTestId("group-header").first();
   await header.getByRole("button").click();
   await expect(header.getByRole("button")).toHaveAttribute("aria-expanded", "false");
+  await expect
+    .poll(async () => (await rowsByGroup()).filter((r) => r.group === 0 && r.visible).length)
+    .toBe(0);
+  const after = await rowsByGroup();
+  expect(after.filter((r) => r.group !== 0).every((r) => r.visible)).toBe(true);
   await page.screenshot({ path: "screenshots/grouped.png" });
+  await header.getByRole("button").click();
+  await expect.poll(async () => (await rowsByGroup()).every((r) => r.visible)).toBe(true);
 });
 
 test("paging forward and back, and a reloaded URL gives the same view", async ({ page }) => {
@@ -135,42 +158,58 @@ test("an empty result says so and offers to clear; bad parameters are noticed", 
   await expect(page.getByTestId("row-summary")).toHaveText("Rows 1–50 of 3,000");
 });
 
-test("Export downloads the current view with as many rows as the grid's total", async ({ page }) => {
+test("Export downloads the current view: the grid's rows, filter and order, as CSV and XLSX", async ({ page }) => {
   await openHydrated(page, "/?os=LINUX&group=category&page=2");
   const expected = await total(page);
+  expect(expected).toBeGreaterThan(50);
+  expect(expected).toBeLessThan(3000);
+  // The serials on screen (page 2), to find them in the file at the same place.
+  const onScreen = await page.getByTestId("device-row").locator("td:first-child").allTextContents();
   await page.getByTestId("export-menu").locator("summary").click();
   await expect(page.getByTestId("export-csv")).toContainText(`${expected.toLocaleString("en-US")} rows`);
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
   expect(download.suggestedFilename()).toMatch(/^devices-all-\d{8}-\d{4}\.csv$/);
-  const path = await download.path();
-  const text = readFileSync(path!, "utf8");
+  const text = readFileSync((await download.path())!, "utf8");
   expect(text.charCodeAt(0)).toBe(0xfeff);
-  // Count records, not lines: quoted cells may hold newlines.
-  let records = 0;
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') quoted = !quoted;
-    else if (c === "\n" && !quoted) records++;
-  }
-  expect(records - 1).toBe(expected);
-  expect(text.split("\r\n")[0].replace(/^\ufeff/, "")).toBe(
+  const [header, ...rows] = parseCsv(text.slice(1));
+  expect(header.join(",")).toBe(
     "device_sn,camera_sn,device_category_code,device_category,device_class_code,device_class,device_model,app_scene_code,app_scene,operating_system,activation_status,activation_time,mchid,merchant_shortname,sub_mchid,sub_merchant_shortname",
   );
+  expect(rows.length).toBe(expected);
+  const col = (name: string) => header.indexOf(name);
+  // Every row is in the filter on screen, and the rows come grouped by category.
+  expect(new Set(rows.map((r) => r[col("operating_system")]))).toEqual(new Set(["LINUX"]));
+  const categories = rows.map((r) => r[col("device_category_code")]);
+  const runs = categories.filter((c, i) => i === 0 || c !== categories[i - 1]);
+  expect(new Set(runs).size, "each category in one run").toBe(runs.length);
+  expect(new Set(rows.map((r) => r[col("device_sn")])).size).toBe(expected);
+  // Page 2 of the grid is rows 51-100 of the file.
+  const sns = rows.map((r) => r[col("device_sn")]);
+  expect(sns.slice(50, 50 + onScreen.length)).toEqual(onScreen);
 
-  // The menu stays open after a download.
+  // The menu stays open after a download. The workbook has the same rows.
   const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-xlsx").click()]);
   expect(xlsx.suggestedFilename()).toMatch(/^devices-all-\d{8}-\d{4}\.xlsx$/);
+  const sheets = await readXlsxFile((await xlsx.path())!);
+  const [xHeader, ...xRows] = sheets[0].data.map((r) => r.map((c) => (c === null ? "" : String(c))));
+  expect(xHeader[0]).toContain("Device SN");
+  expect(xRows.length).toBe(expected);
+  expect(xRows.map((r) => r[0])).toEqual(sns);
+  const os = xHeader.findIndex((h) => h.startsWith("OS"));
+  expect(new Set(xRows.map((r) => r[os]))).toEqual(new Set(["LINUX"]));
+  expect(sheets.map((s) => s.sheet)).toContain("View");
 });
 
 test("no key material reaches the browser", async ({ page, request }) => {
   const bodies: string[] = [];
-  page.on("response", async (r) => {
-    try {
-      bodies.push(await r.text());
-    } catch {
-      /* redirects and downloads have no body */
-    }
+  const pending: Promise<void>[] = [];
+  page.on("response", (r) => {
+    pending.push(
+      r.body().then(
+        (b) => void bodies.push(b.toString("latin1")),
+        () => undefined, // redirects have no body
+      ),
+    );
   });
   await openHydrated(page, "/?group=sub_merchant");
   await page.getByTestId("sub-merchant-search").fill("16");
@@ -178,7 +217,12 @@ test("no key material reaches the browser", async ({ page, request }) => {
   for (const asset of ["/pkg/wxpay-devices.wasm", "/pkg/wxpay-devices.js"]) {
     bodies.push((await (await request.get(asset)).body()).toString("latin1"));
   }
+  await Promise.all(pending);
+  // What was read: the page with its rows, the wasm, and the server functions' answers.
   expect(bodies.length).toBeGreaterThan(4);
+  expect(bodies.some((b) => b.includes("<html") && /HSA1|QF2B|WXP3|SN7K/.test(b))).toBe(true);
+  expect(bodies.some((b) => b.startsWith("\0asm"))).toBe(true);
+  expect(bodies.some((b) => b.startsWith("[") && b.includes("\"value\""))).toBe(true);
   for (const b of bodies) {
     expect(b).not.toContain("PRIVATE KEY");
     expect(b).not.toMatch(/MII[A-Za-z0-9+/]{60}/);

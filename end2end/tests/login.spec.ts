@@ -1,44 +1,47 @@
 import { test, expect } from "./fixtures";
-import { execFileSync, spawn } from "child_process";
+import { execFileSync, spawn, ChildProcess } from "child_process";
 import * as path from "path";
 
 // A second dashboard, started here with a password, beside the open one the suite runs against.
 const root = path.resolve(__dirname, "../..");
 const bin = path.join(root, "target/release/wxpay-devices");
-const port = 3117;
-const base = `http://127.0.0.1:${port}`;
 
-async function waitForServer() {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error("the password-protected dashboard did not start");
+/** Starts the dashboard with `env` on a port of its choosing; resolves with its base URL. */
+function startDashboard(env: Record<string, string>): Promise<{ server: ChildProcess; base: string }> {
+  const server = spawn(bin, [], {
+    cwd: root,
+    env: { ...process.env, ...env, LEPTOS_SITE_ADDR: "127.0.0.1:0", LOG_FORMAT: "text" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`no listening line within 60 s:\n${seen}`)), 60_000);
+    server.stderr!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const m = seen.replace(/\x1b\[[0-9;]*m/g, "").match(/dashboard listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ server, base: m[1] });
+      }
+    });
+    server.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the dashboard exited (${code}):\n${seen}`));
+    });
+  });
 }
 
-test("signing in through the form shows the dashboard, working under its CSP", async ({ page }) => {
+test("signing in through the form shows the dashboard, working under its CSP; signing out ends the session", async ({ page }) => {
   const password = "e2e passphrase 2026";
   const hash = execFileSync(bin, ["hash-password"], { input: password + "\n" }).toString().trim();
   expect(hash).toMatch(/^\$argon2id\$/);
-  const server = spawn(bin, [], {
-    cwd: root,
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      DASHBOARD_PASSWORD_HASH: hash,
-      DATA_DIR: "target/e2e-auth-data",
-      DEMO_DEVICES: "500",
-      DEMO_LATENCY_MS: "0",
-    },
-    stdio: "ignore",
+  const { server, base } = await startDashboard({
+    DASHBOARD_PASSWORD_HASH: hash,
+    DATA_DIR: "target/e2e-auth-data",
+    DEMO_DEVICES: "500",
+    DEMO_LATENCY_MS: "0",
   });
   try {
-    await waitForServer();
     const unauthenticated = await page.request.get(`${base}/export.csv`);
     expect(unauthenticated.status()).toBe(401);
 
@@ -56,9 +59,17 @@ test("signing in through the form shows the dashboard, working under its CSP", a
     expect(csp).toContain("'nonce-");
     await page.screenshot({ path: "screenshots/signed-in.png" });
 
+    const session = (await page.context().cookies(base)).find((c) => c.name === "wxd_session");
+    expect(session?.httpOnly).toBe(true);
+    const withOldCookie = () =>
+      page.request.get(`${base}/export.csv`, { headers: { cookie: `wxd_session=${session!.value}` } });
+    expect((await withOldCookie()).status()).toBe(200);
+
     await page.getByTestId("sign-out").click();
     await expect(page).toHaveURL(/\/login$/);
     expect((await page.request.get(`${base}/export.csv`)).status()).toBe(401);
+    // The cookie the browser held, replayed by anyone who copied it, is refused too.
+    expect((await withOldCookie()).status()).toBe(401);
   } finally {
     server.kill("SIGTERM");
   }

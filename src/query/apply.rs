@@ -88,12 +88,30 @@ fn label(filter: Filter, value: &str, d: &Device) -> String {
     }
 }
 
-/// Compares field values: numerically when both are numbers, else by text.
-fn compare_values(a: &str, b: &str) -> Ordering {
-    match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
+/// The sort order of field values, a total order (docs/query.md, "Sort order"): values made of
+/// digits only come first, in numeric order at any length (`99` < `100` <
+/// `18446744073709551616`; equal numbers such as `099` and `99` by their text, side by side);
+/// every other value follows, by its text. Only identical texts compare equal, so equal values
+/// always sit together and any sort by this order is consistent.
+pub fn compare_values(a: &str, b: &str) -> Ordering {
+    fn number(s: &str) -> Option<&str> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.trim_start_matches('0'))
     }
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) => x
+            .len()
+            .cmp(&y.len())
+            .then_with(|| x.cmp(y))
+            .then_with(|| a.cmp(b)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+/// A value a sort places among the absent ones: missing, empty or blank.
+fn sort_value<'d>(d: &'d Device, field: &str) -> Option<&'d str> {
+    d.field(field).filter(|v| !v.trim().is_empty())
 }
 
 /// Everything a query needs from one snapshot, built once.
@@ -131,29 +149,17 @@ impl SnapshotIndex {
     fn ranks(&self, field: usize) -> &[u32] {
         self.ranks[field].get_or_init(|| {
             let name = FIELD_NAMES[field];
+            let value = |i: u32| sort_value(&self.devices[i as usize], name).unwrap_or_default();
             let mut order: Vec<u32> = (0..self.devices.len() as u32)
-                .filter(|i| self.devices[*i as usize].field(name).is_some())
+                .filter(|i| sort_value(&self.devices[*i as usize], name).is_some())
                 .collect();
-            order.sort_by(|a, b| {
-                compare_values(
-                    self.devices[*a as usize].field(name).unwrap_or_default(),
-                    self.devices[*b as usize].field(name).unwrap_or_default(),
-                )
-            });
+            order.sort_by(|a, b| compare_values(value(*a), value(*b)));
+            // Equal values are adjacent in `order` (the order is total): one rank each run.
             let mut ranks = vec![u32::MAX; self.devices.len()];
             let mut rank = 0u32;
             for (k, i) in order.iter().enumerate() {
-                if k > 0 {
-                    let prev = self.devices[order[k - 1] as usize]
-                        .field(name)
-                        .unwrap_or_default();
-                    if compare_values(
-                        prev,
-                        self.devices[*i as usize].field(name).unwrap_or_default(),
-                    ) != Ordering::Equal
-                    {
-                        rank += 1;
-                    }
+                if k > 0 && value(order[k - 1]) != value(*i) {
+                    rank += 1;
                 }
                 ranks[*i as usize] = rank;
             }
@@ -676,6 +682,81 @@ mod tests {
                 assert!(d[w.0[0] as usize].device_sn >= d[w.0[1] as usize].device_sn);
             }
         }
+    }
+
+    #[test]
+    fn mixed_digits_and_text_sort_in_one_total_order() {
+        let models = [
+            Some("5510R"),
+            Some("100"),
+            None,
+            Some("99"),
+            Some(""),
+            Some("18446744073709551616"),
+            Some("099"),
+            Some("abc"),
+            Some("  "),
+            Some("100"),
+            Some("0"),
+        ];
+        let devices: Vec<Device> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Device {
+                device_sn: Some(format!("SN{i:02}")),
+                device_model: m.map(str::to_string),
+                ..Default::default()
+            })
+            .collect();
+        let idx = SnapshotIndex::build(Arc::new(devices));
+        let sorted = |dir: &str| -> Vec<Option<String>> {
+            run(&idx, &q(&format!("sort=device_model&dir={dir}")))
+                .order
+                .iter()
+                .map(|i| idx.devices()[*i as usize].device_model.clone())
+                .collect()
+        };
+        let s = |v: &[Option<&str>]| -> Vec<Option<String>> {
+            v.iter().map(|x| x.map(str::to_string)).collect()
+        };
+        // Numbers by value at any length (099 beside 99), then text; blanks with the absent.
+        assert_eq!(
+            sorted("asc"),
+            s(&[
+                Some("0"),
+                Some("099"),
+                Some("99"),
+                Some("100"),
+                Some("100"),
+                Some("18446744073709551616"),
+                Some("5510R"),
+                Some("abc"),
+                None,
+                Some(""),
+                Some("  "),
+            ])
+        );
+        assert_eq!(
+            sorted("desc"),
+            s(&[
+                Some("abc"),
+                Some("5510R"),
+                Some("18446744073709551616"),
+                Some("100"),
+                Some("100"),
+                Some("99"),
+                Some("099"),
+                Some("0"),
+                None,
+                Some(""),
+                Some("  "),
+            ]),
+            "reversed, ties in the API's order, absent still last"
+        );
+        // The order that was not transitive before: 99 < 100 < 5510R, and 99 < 5510R.
+        assert_eq!(compare_values("99", "100"), Ordering::Less);
+        assert_eq!(compare_values("100", "5510R"), Ordering::Less);
+        assert_eq!(compare_values("99", "5510R"), Ordering::Less);
     }
 
     #[test]

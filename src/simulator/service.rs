@@ -4,17 +4,17 @@
 
 use super::dataset::{generate, DatasetSpec};
 use super::keys::SimKeys;
+use crate::clock::unix_now;
 use crate::model::{ApiErrorBody, Device, DevicePage, Links};
 use crate::wechatpay::certificates::{encrypt, ApiV3Key, CertificateEntry, CertificateList};
 use crate::wechatpay::config::MerchantConfig;
-use crate::wechatpay::signer::{
-    new_nonce, sign_bytes, unix_now, Authorization, RequestMessage, SCHEME,
-};
+use crate::wechatpay::signer::{new_nonce, sign_bytes, Authorization, RequestMessage, SCHEME};
 use crate::wechatpay::verifier::{normalize_serial, MAX_SKEW_SECONDS};
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use sha2::Sha256;
@@ -41,6 +41,22 @@ pub enum Fault {
     StripHeaders,
 }
 
+/// A deliberate fault in `/v3/certificates` answers, to test that forged certificates are refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CertificateFault {
+    #[default]
+    None,
+    /// The list is changed after signing.
+    TamperBody,
+    /// The certificates are encrypted under another APIv3 key (signed correctly).
+    WrongApiV3Key,
+    /// The answer is signed by a key that is not the certificate it carries.
+    SignedByStranger,
+}
+
+/// A change to the served list, made when a number of device-list requests have been answered.
+pub type ListChange = Box<dyn FnOnce(&mut Vec<Device>) + Send + Sync>;
+
 /// The simulator's knobs.
 #[derive(Clone, Debug)]
 pub struct SimulatorOptions {
@@ -52,14 +68,21 @@ pub struct SimulatorOptions {
     pub latency: Duration,
     /// Requests per merchant per rolling 24 h.
     pub daily_limit: usize,
-    /// Requests per client in any 1-second window.
+    /// Requests per client in any `rate_window` (the API: 20 in any second).
     pub per_second_limit: usize,
+    /// The window of `per_second_limit` (1 s like the API; tests may widen it).
+    pub rate_window: Duration,
     /// Whether `/v3/certificates` serves certificates (else 404 `RESOURCE_NOT_EXISTS`, like a
     /// merchant registered since late 2024).
     pub certificates: bool,
     pub fault: Fault,
+    pub certificate_fault: CertificateFault,
     /// Device-list requests at these offsets always get `SYSTEM_ERROR`.
     pub failing_offsets: Vec<u64>,
+    /// Leave `total_count` out of every page (the documentation only says it "should" be there).
+    pub omit_total_count: bool,
+    /// Leave `links` out of every page.
+    pub omit_links: bool,
 }
 
 impl Default for SimulatorOptions {
@@ -71,9 +94,13 @@ impl Default for SimulatorOptions {
             latency: Duration::ZERO,
             daily_limit: 50_000,
             per_second_limit: 20,
+            rate_window: Duration::from_secs(1),
             certificates: true,
             fault: Fault::None,
+            certificate_fault: CertificateFault::None,
             failing_offsets: Vec::new(),
+            omit_total_count: false,
+            omit_links: false,
         }
     }
 }
@@ -81,6 +108,7 @@ impl Default for SimulatorOptions {
 /// One request as the simulator saw it (the tests read this log).
 #[derive(Clone, Debug)]
 pub struct RequestRecord {
+    /// When the request arrived (before any simulated latency).
     pub at: Instant,
     pub client: IpAddr,
     pub path_and_query: String,
@@ -103,6 +131,13 @@ struct Inner {
     daily: Mutex<VecDeque<Instant>>,
     log: Mutex<Vec<RequestRecord>>,
     counter: AtomicU64,
+    /// Decides which requests get an injected `SYSTEM_ERROR`: seeded, so a test sees the same
+    /// sequence of decisions on every run.
+    errors: Mutex<ChaCha8Rng>,
+    /// Device-list requests answered from the list so far.
+    served: AtomicU64,
+    /// Changes to make to the list once `served` reaches their count.
+    scheduled: Mutex<Vec<(u64, ListChange)>>,
 }
 
 /// A running or ready simulator; cheap to clone (shared state).
@@ -113,6 +148,7 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(keys: SimKeys, options: SimulatorOptions) -> Self {
+        let seed = options.seed;
         let devices = generate(&DatasetSpec {
             devices: options.devices,
             seed: options.seed,
@@ -134,6 +170,9 @@ impl Simulator {
                 daily: Mutex::new(VecDeque::new()),
                 log: Mutex::new(Vec::new()),
                 counter: AtomicU64::new(1),
+                errors: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+                served: AtomicU64::new(0),
+                scheduled: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -158,6 +197,59 @@ impl Simulator {
             .devices
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(devices);
+    }
+
+    /// Changes the list once `after` device-list requests have been answered from it: the next
+    /// request sees the change. Deterministic, whatever the timing (e.g. "remove 50 devices
+    /// after the 20th page").
+    pub fn change_list_after(
+        &self,
+        after: u64,
+        change: impl FnOnce(&mut Vec<Device>) + Send + Sync + 'static,
+    ) {
+        self.inner
+            .scheduled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((after, Box::new(change)));
+    }
+
+    /// Device-list requests answered from the list so far.
+    pub fn pages_served(&self) -> u64 {
+        self.inner.served.load(Ordering::SeqCst)
+    }
+
+    /// Counts one device-list answer and returns the list it is served from, after making the
+    /// changes that are due.
+    fn list_for_next_page(&self) -> Arc<Vec<Device>> {
+        let mut scheduled = self
+            .inner
+            .scheduled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let served = self.inner.served.fetch_add(1, Ordering::SeqCst);
+        if scheduled.iter().any(|(after, _)| *after <= served) {
+            let (due, later): (Vec<_>, Vec<_>) =
+                scheduled.drain(..).partition(|(after, _)| *after <= served);
+            *scheduled = later;
+            let mut list = self.devices().to_vec();
+            for (_, change) in due {
+                change(&mut list);
+            }
+            self.set_devices(list);
+        }
+        self.devices()
+    }
+
+    /// Whether to answer this request with an injected `SYSTEM_ERROR`.
+    fn inject_error(&self, rate: f64) -> bool {
+        rate > 0.0
+            && self
+                .inner
+                .errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .gen_bool(rate.clamp(0.0, 1.0))
     }
 
     pub fn options(&self) -> SimulatorOptions {
@@ -278,13 +370,13 @@ impl Simulator {
         Ok(format!("http://{addr}"))
     }
 
-    fn record(&self, client: IpAddr, path: &str, status: u16, code: Option<&str>) {
+    fn record(&self, at: Instant, client: IpAddr, path: &str, status: u16, code: Option<&str>) {
         self.inner
             .log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(RequestRecord {
-                at: Instant::now(),
+                at,
                 client,
                 path_and_query: path.to_string(),
                 status,
@@ -292,15 +384,12 @@ impl Simulator {
             });
     }
 
-    /// Counts the request in the client's 1-second window; false when it is over the limit.
-    fn within_rate(&self, client: IpAddr, limit: usize) -> bool {
+    /// Counts the request in the client's window; false when it is over the limit.
+    fn within_rate(&self, client: IpAddr, limit: usize, window: Duration) -> bool {
         let now = Instant::now();
         let mut windows = self.inner.windows.lock().unwrap_or_else(|e| e.into_inner());
         let w = windows.entry(client).or_default();
-        while w
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
+        while w.front().is_some_and(|t| now.duration_since(*t) >= window) {
             w.pop_front();
         }
         w.push_back(now);
@@ -366,7 +455,7 @@ impl Simulator {
             .timestamp
             .parse()
             .map_err(|_| sign_error("bad timestamp"))?;
-        if (unix_now() - ts).abs() >= MAX_SKEW_SECONDS {
+        if unix_now().abs_diff(ts) >= MAX_SKEW_SECONDS as u64 {
             return Err(sign_error("timestamp expired; check the client clock"));
         }
         let message = RequestMessage {
@@ -406,6 +495,18 @@ impl Simulator {
         } else {
             (keys.platform_key_id.clone(), &keys.platform_key)
         };
+        self.signed_by(status, body, serial, key, fault)
+    }
+
+    /// A response signed by `key`, naming `serial` as the signer.
+    fn signed_by(
+        &self,
+        status: StatusCode,
+        body: Vec<u8>,
+        serial: String,
+        key: &crate::wechatpay::keys::MerchantKey,
+        fault: Fault,
+    ) -> Response {
         let mut timestamp = unix_now();
         if fault == Fault::StaleTimestamp {
             timestamp -= 600;
@@ -512,16 +613,17 @@ async fn list_devices(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
+    let arrived = Instant::now();
     let pq = path_and_query(&uri);
     let options = sim.options();
     let requested = requested_serial(&headers);
     let requested = requested.as_deref();
     let reply = |status: StatusCode, code: &str, message: String| {
-        sim.record(peer.ip(), &pq, status.as_u16(), Some(code));
+        sim.record(arrived, peer.ip(), &pq, status.as_u16(), Some(code));
         sim.error(status, code, message, requested)
     };
     // Rule 20000730 applies before authentication, rule 20000731 after it.
-    if !sim.within_rate(peer.ip(), options.per_second_limit) {
+    if !sim.within_rate(peer.ip(), options.per_second_limit, options.rate_window) {
         return reply(
             StatusCode::TOO_MANY_REQUESTS,
             "FREQUENCY_LIMITED",
@@ -551,28 +653,34 @@ async fn list_devices(
     if !options.latency.is_zero() {
         tokio::time::sleep(options.latency).await;
     }
-    let injected = options.failing_offsets.contains(&offset)
-        || (options.error_rate > 0.0
-            && rand::thread_rng().gen_bool(options.error_rate.clamp(0.0, 1.0)));
-    if injected {
+    if options.failing_offsets.contains(&offset) || sim.inject_error(options.error_rate) {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "SYSTEM_ERROR",
             "系统错误".into(),
         );
     }
-    let devices = sim.devices();
+    let devices = sim.list_for_next_page();
+    let page = page_of(&devices, offset, limit, &options);
+    let body = serde_json::to_vec(&page).expect("serialisable");
+    sim.record(arrived, peer.ip(), &pq, 200, None);
+    sim.signed(StatusCode::OK, body, requested, options.fault)
+}
+
+/// The page at `offset` of `devices`, as the API answers it.
+fn page_of(devices: &[Device], offset: u64, limit: u64, options: &SimulatorOptions) -> DevicePage {
     let total = devices.len() as u64;
     let start = offset.min(total) as usize;
     let end = (offset.saturating_add(limit)).min(total) as usize;
     let data = devices[start..end].to_vec();
     let link = |o: u64| format!("/v3/iotmanage/devices?offset={o}&limit={limit}");
-    let page = DevicePage {
+    DevicePage {
         // "Should be returned when offset=0 or the page is empty."
-        total_count: (offset == 0 || data.is_empty()).then_some(total),
+        total_count: (!options.omit_total_count && (offset == 0 || data.is_empty()))
+            .then_some(total),
         offset: Some(offset),
         limit: Some(limit),
-        links: Some(Links {
+        links: (!options.omit_links).then(|| Links {
             next: Some(if (end as u64) < total {
                 link(end as u64)
             } else {
@@ -586,10 +694,7 @@ async fn list_devices(
             self_: Some(link(offset)),
         }),
         data,
-    };
-    let body = serde_json::to_vec(&page).expect("serialisable");
-    sim.record(peer.ip(), &pq, 200, None);
-    sim.signed(StatusCode::OK, body, requested, options.fault)
+    }
 }
 
 async fn certificates(
@@ -598,14 +703,16 @@ async fn certificates(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
+    let arrived = Instant::now();
     let pq = path_and_query(&uri);
     let requested = requested_serial(&headers);
+    let options = sim.options();
     if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
-        sim.record(peer.ip(), &pq, status.as_u16(), Some(code));
+        sim.record(arrived, peer.ip(), &pq, status.as_u16(), Some(code));
         return sim.error(status, code, message, requested.as_deref());
     }
-    if !sim.options().certificates {
-        sim.record(peer.ip(), &pq, 404, Some("RESOURCE_NOT_EXISTS"));
+    if !options.certificates {
+        sim.record(arrived, peer.ip(), &pq, 404, Some("RESOURCE_NOT_EXISTS"));
         return sim.error(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_EXISTS",
@@ -613,7 +720,12 @@ async fn certificates(
             requested.as_deref(),
         );
     }
-    let key = ApiV3Key::new(&sim.inner.keys.apiv3_key).expect("32-byte key");
+    let fault = options.certificate_fault;
+    let key = if fault == CertificateFault::WrongApiV3Key {
+        ApiV3Key::new("ThisIsNotTheMerchantsApiV3Key!!!").expect("32-byte key")
+    } else {
+        ApiV3Key::new(&sim.inner.keys.apiv3_key).expect("32-byte key")
+    };
     let list = {
         let certs = sim.inner.certs.read().unwrap_or_else(|e| e.into_inner());
         CertificateList {
@@ -634,14 +746,33 @@ async fn certificates(
                 .collect(),
         }
     };
-    sim.record(peer.ip(), &pq, 200, None);
-    // Certificates are signed by a certificate, never the public key.
-    sim.signed(
-        StatusCode::OK,
-        serde_json::to_vec(&list).expect("serialisable"),
-        Some("CERT"),
-        Fault::None,
-    )
+    sim.record(arrived, peer.ip(), &pq, 200, None);
+    let body = serde_json::to_vec(&list).expect("serialisable");
+    match fault {
+        CertificateFault::TamperBody => {
+            let mut response = sim.signed(StatusCode::OK, body, Some("CERT"), Fault::None);
+            let tampered = axum::body::Body::from(
+                serde_json::to_vec(&CertificateList { data: Vec::new() }).expect("serialisable"),
+            );
+            *response.body_mut() = tampered;
+            response
+        }
+        // Names the newest certificate as its signer, but is signed by another key.
+        CertificateFault::SignedByStranger => {
+            let serial = {
+                let certs = sim.inner.certs.read().unwrap_or_else(|e| e.into_inner());
+                certs
+                    .last()
+                    .expect("one certificate at least")
+                    .serial
+                    .clone()
+            };
+            let stranger = sim.inner.keys.merchant_key.clone();
+            sim.signed_by(StatusCode::OK, body, serial, &stranger, Fault::None)
+        }
+        // Certificates are signed by a certificate, never the public key.
+        _ => sim.signed(StatusCode::OK, body, Some("CERT"), Fault::None),
+    }
 }
 
 async fn not_found(State(sim): State<Simulator>, headers: HeaderMap) -> Response {

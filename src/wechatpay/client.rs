@@ -5,10 +5,12 @@ use super::certificates::{decrypt, parse_certificate, ApiV3Key, CertificateList}
 use super::config::MerchantConfig;
 use super::error::{ApiCode, VerifyError, WxPayError};
 use super::keys::MerchantKey;
-use super::signer::{authorization, new_nonce, unix_now, RequestMessage};
+use super::signer::{authorization, new_nonce, RequestMessage};
 use super::verifier::{KeyStore, ResponseSignature, H_SERIAL};
+use crate::clock::unix_now;
 use crate::model::{ApiErrorBody, DevicePage};
-use std::sync::{Arc, Mutex};
+use futures::future::BoxFuture;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!(
@@ -22,6 +24,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// An unknown serial triggers a certificate download at most this often.
 pub const CERT_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// The largest answer read. A page of 100 devices is about 60 KB; anything near this is not a
+/// device page, and is not read into memory.
+pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+
+/// What every request passes before it is sent: the rate limiter and the quota ledger
+/// (`sync::budget`). Without one (a client used on its own), requests go out at once.
+pub trait RequestGate: Send + Sync {
+    /// Waits until `request` may be sent and counts it, or refuses it.
+    fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<(), WxPayError>>;
+}
 
 /// A verified response.
 #[derive(Clone, Debug)]
@@ -60,6 +72,13 @@ pub struct WxPayClient {
     apiv3_key: Option<ApiV3Key>,
     certs: Mutex<CertState>,
     cert_refresh_min_interval: Duration,
+    request_timeout: Duration,
+    gate: OnceLock<Arc<dyn RequestGate>>,
+    /// Held while certificates download: callers that arrive meanwhile wait, then share the
+    /// outcome (`last_refresh`, from download number `refreshes`).
+    refreshing: tokio::sync::Mutex<()>,
+    refreshes: std::sync::atomic::AtomicU64,
+    last_refresh: Mutex<Option<Result<CertificateRefresh, WxPayError>>>,
 }
 
 impl std::fmt::Debug for WxPayClient {
@@ -78,8 +97,9 @@ impl WxPayClient {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE)
+            // The API does not redirect; a signed request is never sent anywhere else.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| WxPayError::Transport {
                 request: "client setup".into(),
@@ -100,6 +120,11 @@ impl WxPayClient {
             apiv3_key: config.apiv3_key.clone(),
             certs: Mutex::new(CertState::default()),
             cert_refresh_min_interval: CERT_REFRESH_MIN_INTERVAL,
+            request_timeout: REQUEST_TIMEOUT,
+            gate: OnceLock::new(),
+            refreshing: tokio::sync::Mutex::new(()),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
+            last_refresh: Mutex::new(None),
         })
     }
 
@@ -107,6 +132,17 @@ impl WxPayClient {
     pub fn with_certificate_refresh_interval(mut self, interval: Duration) -> Self {
         self.cert_refresh_min_interval = interval;
         self
+    }
+
+    /// How long one request may take, answer included (default 20 s).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Routes every request from now on through `gate` (set once; later calls are ignored).
+    pub fn set_gate(&self, gate: Arc<dyn RequestGate>) {
+        let _ = self.gate.set(gate);
     }
 
     pub fn mchid(&self) -> &str {
@@ -131,11 +167,31 @@ impl WxPayClient {
         }
         let path = format!("/v3/iotmanage/devices?limit={limit}&offset={offset}");
         let response = self.get(&path).await?;
-        serde_json::from_slice(&response.body).map_err(|e| WxPayError::MalformedBody {
+        let malformed = |reason: String| WxPayError::MalformedBody {
             request: format!("GET {path}"),
             request_id: response.request_id.clone(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let page: DevicePage =
+            serde_json::from_slice(&response.body).map_err(|e| malformed(e.to_string()))?;
+        // An answer for another page than the one asked for must not be taken for it.
+        if let Some(o) = page.offset.filter(|o| *o != offset) {
+            return Err(malformed(format!(
+                "the answer is for offset {o}, not the offset {offset} asked for"
+            )));
+        }
+        if let Some(l) = page.limit.filter(|l| *l != limit) {
+            return Err(malformed(format!(
+                "the answer is for limit {l}, not the limit {limit} asked for"
+            )));
+        }
+        if page.data.len() as u64 > limit {
+            return Err(malformed(format!(
+                "{} devices in a page of at most {limit}",
+                page.data.len()
+            )));
+        }
+        Ok(page)
     }
 
     /// A signed GET whose response is verified. Non-2xx answers become `WxPayError::Api`.
@@ -149,7 +205,10 @@ impl WxPayClient {
             Err(WxPayError::Timeout { .. }) => "timeout",
             Err(WxPayError::Verification { .. }) => "verification",
             Err(WxPayError::MalformedBody { .. }) => "malformed",
-            Err(WxPayError::InvalidArgument(_)) => "not_sent",
+            Err(WxPayError::Redirected { .. }) => "redirected",
+            Err(WxPayError::InvalidArgument(_)) | Err(WxPayError::QuotaExhausted { .. }) => {
+                "not_sent"
+            }
         };
         crate::metrics::get().upstream(outcome);
         let request_id = match &result {
@@ -205,8 +264,30 @@ impl WxPayClient {
     }
 
     /// Downloads the platform certificates, decrypts them with the APIv3 key, checks the
-    /// response's signature with them, and adds them to the key store.
+    /// response's signature with them, and adds them to the key store (dropping expired ones).
+    /// Callers that ask while a download runs share its outcome: one request, not several.
     pub async fn refresh_certificates(&self) -> Result<CertificateRefresh, WxPayError> {
+        let asked_at = self.refreshes.load(std::sync::atomic::Ordering::SeqCst);
+        let _one_at_a_time = self.refreshing.lock().await;
+        if self.refreshes.load(std::sync::atomic::Ordering::SeqCst) != asked_at {
+            // A download finished while this caller waited: its outcome is this caller's too.
+            if let Some(last) = self
+                .last_refresh
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                return last;
+            }
+        }
+        let outcome = self.download_certificates().await;
+        *self.last_refresh.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.clone());
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        outcome
+    }
+
+    async fn download_certificates(&self) -> Result<CertificateRefresh, WxPayError> {
         let apiv3 = self.apiv3_key.as_ref().ok_or_else(|| {
             WxPayError::InvalidArgument(
                 "no WECHATPAY_APIV3_KEY: platform certificates cannot be decrypted".into(),
@@ -261,8 +342,14 @@ impl WxPayClient {
         })?;
 
         let mut state = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = self.keys.remove_expired(now);
+        if !dropped.is_empty() {
+            tracing::info!(?dropped, "dropped expired platform certificates");
+        }
+        let found: Vec<_> = found.into_iter().filter(|c| c.not_after >= now).collect();
         for c in &found {
-            self.keys.insert(&c.serial, c.public_key.clone());
+            self.keys
+                .insert_until(&c.serial, c.public_key.clone(), Some(c.not_after));
             if state
                 .newest
                 .as_ref()
@@ -312,7 +399,23 @@ impl WxPayClient {
         let success = (200..300).contains(&raw.status);
         match ResponseSignature::from_headers(|n| raw.headers.get(n).and_then(|v| v.to_str().ok()))
         {
-            Ok(Some(sig)) => self.keys.verify(&sig, &raw.body, unix_now()),
+            Ok(Some(sig)) => {
+                // A genuine success names its signature type and carries a Request-ID: one
+                // without them is forged, however it is signed.
+                if success {
+                    let mut missing = Vec::new();
+                    if sig.signature_type.is_none() {
+                        missing.push(super::verifier::H_SIGNATURE_TYPE);
+                    }
+                    if raw.request_id.is_none() {
+                        missing.push("Request-ID");
+                    }
+                    if !missing.is_empty() {
+                        return Err(VerifyError::MissingHeaders(missing));
+                    }
+                }
+                self.keys.verify(&sig, &raw.body, unix_now())
+            }
             Ok(None) if success => Err(self.signature_of(raw).unwrap_err()),
             Ok(None) => Ok(()),
             Err(e) => Err(e),
@@ -329,6 +432,9 @@ impl WxPayClient {
             None => url.path().to_string(),
         };
         let label = format!("GET {signed}");
+        if let Some(gate) = self.gate.get() {
+            gate.admit(&label).await?;
+        }
         let nonce = new_nonce();
         let message = RequestMessage {
             method: "GET",
@@ -341,19 +447,57 @@ impl WxPayClient {
         let mut request = self
             .http
             .get(url)
+            .timeout(self.request_timeout)
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::AUTHORIZATION, auth.to_string());
         if let Some(serial) = self.verify_serial() {
             request = request.header(H_SERIAL, serial);
         }
-        let response = request.send().await.map_err(|e| transport(&label, e))?;
+        let mut response = request.send().await.map_err(|e| transport(&label, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = headers
             .get("Request-ID")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.map_err(|e| transport(&label, e))?;
+        if response.status().is_redirection() {
+            let location = headers
+                .get(reqwest::header::LOCATION)
+                .map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(300)
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(WxPayError::Redirected {
+                request: label,
+                status,
+                location,
+            });
+        }
+        let too_large = |request_id: Option<String>| WxPayError::MalformedBody {
+            request: label.clone(),
+            request_id,
+            reason: format!(
+                "the answer is larger than {} MiB, far more than a page of devices",
+                MAX_RESPONSE_BYTES >> 20
+            ),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large(request_id));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&label, e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large(request_id));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = bytes::Bytes::from(body);
         Ok(RawResponse {
             label,
             status,

@@ -56,6 +56,8 @@ pub enum VerifyError {
     BadSignature,
     /// A signature type other than `WECHATPAY2-SHA256-RSA2048`.
     UnsupportedType(String),
+    /// Signed with a platform certificate that has expired.
+    ExpiredCertificate(String),
 }
 
 impl fmt::Display for VerifyError {
@@ -87,6 +89,10 @@ impl fmt::Display for VerifyError {
                  altered in transit, or the WeChat Pay public key is the wrong one"
             ),
             VerifyError::UnsupportedType(t) => write!(f, "unsupported signature type {t:?}"),
+            VerifyError::ExpiredCertificate(serial) => write!(
+                f,
+                "the response is signed with platform certificate {serial:?}, which has expired"
+            ),
         }
     }
 }
@@ -122,6 +128,19 @@ pub enum WxPayError {
     },
     /// The call was refused before sending (e.g. a limit outside 1..100).
     InvalidArgument(String),
+    /// Not sent: the merchant's requests in the last 24 h reached the daily quota.
+    QuotaExhausted {
+        request: String,
+        used: u64,
+        limit: u64,
+    },
+    /// A 3xx answer. WeChat Pay's API does not redirect: this is a wrong base URL or a proxy, and
+    /// it is not followed (the signed request is for WeChat Pay only).
+    Redirected {
+        request: String,
+        status: u16,
+        location: String,
+    },
 }
 
 impl WxPayError {
@@ -175,6 +194,8 @@ impl WxPayError {
             },
             WxPayError::MalformedBody { .. } => "WeChat Pay's response was not in the documented form; retry later",
             WxPayError::InvalidArgument(_) => "this is a bug in the dashboard, please report it",
+            WxPayError::QuotaExhausted { .. } => "the daily request quota is spent: requests resume as the oldest leave the 24-hour window",
+            WxPayError::Redirected { .. } => "check WECHATPAY_BASE_URL (https://api.mch.weixin.qq.com) and any proxy in between",
         }
     }
 }
@@ -226,6 +247,24 @@ impl fmt::Display for WxPayError {
                 self.advice()
             ),
             WxPayError::InvalidArgument(reason) => write!(f, "not sent: {reason}"),
+            WxPayError::QuotaExhausted {
+                request,
+                used,
+                limit,
+            } => write!(
+                f,
+                "{request}: not sent: {used} of the {limit} requests a day are used. {}",
+                self.advice()
+            ),
+            WxPayError::Redirected {
+                request,
+                status,
+                location,
+            } => write!(
+                f,
+                "{request}: HTTP {status}, a redirect to {location:?}, not followed. {}",
+                self.advice()
+            ),
         }
     }
 }

@@ -120,17 +120,10 @@ pub fn new_nonce() -> String {
         .to_uppercase()
 }
 
-/// Unix seconds now.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::unix_now;
     use std::process::Command;
 
     const PKCS8: &str = include_str!("../../tests/fixtures/merchant_key_pkcs8.pem");

@@ -93,10 +93,17 @@ pub fn normalize_serial(serial: &str) -> String {
     }
 }
 
+/// A key responses may be signed with, and when it stops being valid (platform certificates
+/// expire; the public key does not).
+struct StoredKey {
+    key: VerifyingKey<Sha256>,
+    not_after: Option<i64>,
+}
+
 /// The keys WeChat Pay signs responses with, by normalised serial.
 #[derive(Default)]
 pub struct KeyStore {
-    keys: RwLock<HashMap<String, VerifyingKey<Sha256>>>,
+    keys: RwLock<HashMap<String, StoredKey>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -108,9 +115,35 @@ impl std::fmt::Debug for KeyStore {
 }
 
 impl KeyStore {
+    /// A key that does not expire (the WeChat Pay public key).
     pub fn insert(&self, serial: &str, key: RsaPublicKey) {
+        self.insert_until(serial, key, None);
+    }
+
+    /// A key valid until `not_after` (Unix seconds), like a platform certificate's.
+    pub fn insert_until(&self, serial: &str, key: RsaPublicKey, not_after: Option<i64>) {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        keys.insert(normalize_serial(serial), verifying_key(key));
+        keys.insert(
+            normalize_serial(serial),
+            StoredKey {
+                key: verifying_key(key),
+                not_after,
+            },
+        );
+    }
+
+    /// Drops the keys that expired before `now`; returns their serials.
+    pub fn remove_expired(&self, now: i64) -> Vec<String> {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let expired: Vec<String> = keys
+            .iter()
+            .filter(|(_, k)| k.not_after.is_some_and(|t| t < now))
+            .map(|(s, _)| s.clone())
+            .collect();
+        for s in &expired {
+            keys.remove(s);
+        }
+        expired
     }
 
     pub fn contains(&self, serial: &str) -> bool {
@@ -145,13 +178,18 @@ impl KeyStore {
             now,
         };
         let ts: i64 = sig.timestamp.parse().map_err(|_| stale())?;
-        if (now - ts).abs() >= MAX_SKEW_SECONDS {
+        // `abs_diff`: no overflow, whatever number the header holds.
+        if now.abs_diff(ts) >= MAX_SKEW_SECONDS as u64 {
             return Err(stale());
         }
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        let key = keys
+        let stored = keys
             .get(&normalize_serial(&sig.serial))
             .ok_or_else(|| VerifyError::UnknownSerial(sig.serial.clone()))?;
+        if stored.not_after.is_some_and(|t| t < now) {
+            return Err(VerifyError::ExpiredCertificate(sig.serial.clone()));
+        }
+        let key = &stored.key;
         let raw = STANDARD
             .decode(sig.signature.as_bytes())
             .map_err(|_| VerifyError::BadSignature)?;

@@ -1,0 +1,103 @@
+//! The request budget: the one rate limiter and the one quota ledger that every request to
+//! WeChat Pay passes through, page requests, retries, follow-ups and certificate downloads alike
+//! (docs/sync.md). The client calls it before it sends anything ([`RequestGate`]); the sync asks
+//! it how much of the day is left before it starts and before each page.
+
+use super::limiter::RateLimiter;
+use super::quota::QuotaLedger;
+use crate::clock::unix_now;
+use crate::wechatpay::client::RequestGate;
+use crate::wechatpay::error::WxPayError;
+use futures::future::BoxFuture;
+use std::sync::Mutex;
+
+pub struct RequestBudget {
+    limiter: RateLimiter,
+    ledger: Mutex<QuotaLedger>,
+    daily_limit: u64,
+}
+
+impl RequestBudget {
+    pub fn new(limiter: RateLimiter, ledger: QuotaLedger, daily_limit: u64) -> Self {
+        RequestBudget {
+            limiter,
+            ledger: Mutex::new(ledger),
+            daily_limit,
+        }
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, QuotaLedger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Requests sent in the last 24 h.
+    pub fn used(&self) -> u64 {
+        self.ledger().used(unix_now())
+    }
+
+    pub fn daily_limit(&self) -> u64 {
+        self.daily_limit
+    }
+
+    /// Seconds until `needed` more requests fit under `ceiling`, if within a day.
+    pub fn seconds_until_room(&self, needed: u64, ceiling: u64) -> Option<i64> {
+        self.ledger()
+            .seconds_until_room(unix_now(), needed, ceiling)
+    }
+
+    /// Writes the ledger to its file, if it changed.
+    pub fn save(&self) -> std::io::Result<()> {
+        self.ledger().save(unix_now())
+    }
+
+    /// A `FREQUENCY_LIMITED` answer: slow down.
+    pub async fn back_off(&self) {
+        self.limiter.back_off().await
+    }
+
+    /// Waits for the rate limiter, then counts the request; refuses (sends nothing) once the
+    /// day's quota is spent.
+    pub async fn admit(&self, request: &str) -> Result<(), WxPayError> {
+        {
+            let used = self.used();
+            if used >= self.daily_limit {
+                return Err(WxPayError::QuotaExhausted {
+                    request: request.to_string(),
+                    used,
+                    limit: self.daily_limit,
+                });
+            }
+        }
+        self.limiter.acquire().await;
+        self.ledger().record(unix_now(), 1);
+        Ok(())
+    }
+}
+
+impl RequestGate for RequestBudget {
+    fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<(), WxPayError>> {
+        Box::pin(RequestBudget::admit(self, request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn counts_each_admitted_request_and_refuses_past_the_limit() {
+        let b = RequestBudget::new(
+            RateLimiter::new(100, Duration::from_secs(1)),
+            QuotaLedger::in_memory("m"),
+            3,
+        );
+        for _ in 0..3 {
+            b.admit("GET /x").await.unwrap();
+        }
+        assert_eq!(b.used(), 3);
+        let e = b.admit("GET /x").await.unwrap_err();
+        assert!(matches!(e, WxPayError::QuotaExhausted { used: 3, limit: 3, .. }), "{e}");
+        assert_eq!(b.used(), 3, "a refused request is not counted");
+    }
+}
