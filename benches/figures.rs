@@ -212,6 +212,9 @@ async fn export_bench() {
         received: n,
         duplicates: 0,
         requests: 1000,
+        complete: true,
+        expected: Some(n as u64),
+        repair_requests: 0,
         devices: Arc::new(devices),
     };
     // As after a restart: the saved snapshot is served, no upstream request.

@@ -148,6 +148,10 @@ pub struct SyncStatus {
     pub fresh: bool,
     pub devices: usize,
     pub total_count: Option<u64>,
+    /// Whether the snapshot holds as many devices as the list had at the end of its sync.
+    pub complete: bool,
+    /// The list's size at the end of the sync, as the API reported it.
+    pub expected: Option<u64>,
     pub duplicates: usize,
     pub requests_24h: u64,
     pub daily_limit: u64,

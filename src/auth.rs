@@ -21,6 +21,14 @@ pub const COOKIE: &str = "wxd_session";
 /// Failed logins allowed per client per window.
 pub const MAX_FAILURES: usize = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Password checks running at once, at most (each Argon2 check takes 19 MiB and a core for
+/// a moment; the login form is open to anyone).
+pub const MAX_CONCURRENT_CHECKS: usize = 2;
+
+/// Whether the request carries a valid session (a request extension set by
+/// [`require_session`]; with no password configured, everyone is signed in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedIn(pub bool);
 
 /// Paths served without a session: the login page, health checks, static assets.
 fn is_public(path: &str) -> bool {
@@ -59,6 +67,9 @@ pub struct Auth {
     /// Sessions signed out before they expired (by their signature), kept until they would
     /// have expired anyway.
     revoked: moka::sync::Cache<String, ()>,
+    checks: tokio::sync::Semaphore,
+    checks_running: std::sync::atomic::AtomicUsize,
+    checks_peak: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Auth {
@@ -87,6 +98,9 @@ impl Auth {
                 .max_capacity(100_000)
                 .time_to_live(session_ttl)
                 .build(),
+            checks: tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS),
+            checks_running: Default::default(),
+            checks_peak: Default::default(),
         }
     }
 
@@ -153,22 +167,46 @@ impl Auth {
         .expect("cookie is ASCII")
     }
 
-    /// Whether `ip` may try a password now.
-    fn may_try(&self, ip: IpAddr) -> bool {
-        let entry = self.failures.get(&ip);
-        entry.is_none_or(|e| {
-            let mut v = e.lock().unwrap_or_else(|p| p.into_inner());
-            v.retain(|t| t.elapsed() < FAILURE_WINDOW);
-            v.len() < MAX_FAILURES
-        })
+    /// Counts an attempt from `ip` before its password is checked, so parallel guesses
+    /// cannot get past the limit; false (nothing counted) when the limit is reached.
+    fn begin_attempt(&self, ip: IpAddr) -> bool {
+        let entry = self.failures.get_with(ip, Default::default);
+        let mut v = entry.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|t| t.elapsed() < FAILURE_WINDOW);
+        if v.len() >= MAX_FAILURES {
+            return false;
+        }
+        v.push(std::time::Instant::now());
+        true
     }
 
-    fn failed(&self, ip: IpAddr) {
-        let entry = self.failures.get_with(ip, Default::default);
-        entry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(std::time::Instant::now());
+    /// The password was right: that attempt does not count as a failure.
+    fn attempt_succeeded(&self, ip: IpAddr) {
+        if let Some(entry) = self.failures.get(&ip) {
+            entry.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        }
+    }
+
+    /// The most password checks that ran at once so far.
+    pub fn peak_concurrent_checks(&self) -> usize {
+        self.checks_peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Checks a password, waiting for one of the few check slots.
+    async fn check_password(self: &Arc<Self>, password: String) -> Option<bool> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let _slot = tokio::time::timeout(Duration::from_secs(30), self.checks.acquire())
+            .await
+            .ok()?
+            .ok()?;
+        let now = self.checks_running.fetch_add(1, SeqCst) + 1;
+        self.checks_peak.fetch_max(now, SeqCst);
+        let me = self.clone();
+        let ok = tokio::task::spawn_blocking(move || me.password_ok(&password))
+            .await
+            .unwrap_or(false);
+        self.checks_running.fetch_sub(1, SeqCst);
+        Some(ok)
     }
 
     fn password_ok(&self, password: &str) -> bool {
@@ -197,8 +235,11 @@ fn now() -> i64 {
 /// Refuses requests without a valid session: pages redirect to the login page, everything else
 /// (server functions, exports, metrics) gets 401.
 pub async fn require_session(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    let signed_in = !auth.enabled() || auth.session_from(req.headers(), now());
     let path = req.uri().path();
-    if !auth.enabled() || is_public(path) || auth.session_from(req.headers(), now()) {
+    if signed_in || is_public(path) {
+        let mut req = req;
+        req.extensions_mut().insert(SignedIn(signed_in));
         return next.run(req).await;
     }
     let wants_page = req.method() == Method::GET
@@ -227,14 +268,18 @@ pub async fn require_session(State(auth): State<Arc<Auth>>, req: Request, next: 
         .into_response()
 }
 
-/// Only same-site relative paths are followed after login.
+/// Only paths of this dashboard are followed after login: one leading `/`, then no second `/`,
+/// and no scheme, backslash, whitespace or control character anywhere (browsers drop tabs and
+/// line breaks from URLs, so `/\t/evil.example` would become `//evil.example`).
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.contains("://") =>
+                && !n[1..].starts_with('/')
+                && !n.contains("://")
+                && !n
+                    .chars()
+                    .any(|c| c == '\\' || c.is_control() || c.is_whitespace()) =>
         {
             n.to_string()
         }
@@ -284,13 +329,16 @@ pub struct LoginForm {
 pub async fn login(
     State(auth): State<Arc<Auth>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Option<axum::Extension<crate::guard::ClientIp>>,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     if !auth.enabled() {
         return Redirect::to(&next).into_response();
     }
-    if !auth.may_try(peer.ip()) {
+    // Behind a trusted proxy, the address it forwarded for; else the peer's.
+    let ip = client.map(|c| c.0 .0).unwrap_or(peer.ip());
+    if !auth.begin_attempt(ip) {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
             login_page(
@@ -304,13 +352,20 @@ pub async fn login(
         return r;
     }
     let password = form.password.chars().take(1024).collect::<String>();
-    let checker = auth.clone();
-    let ok = tokio::task::spawn_blocking(move || checker.password_ok(&password))
-        .await
-        .unwrap_or(false);
-    if !ok {
-        auth.failed(peer.ip());
-        tracing::warn!(client = %peer.ip(), "failed dashboard login");
+    let Some(ok) = auth.check_password(password).await else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            login_page(
+                &next,
+                Some("The server is busy checking passwords: try again in a moment."),
+            ),
+        )
+            .into_response();
+    };
+    if ok {
+        auth.attempt_succeeded(ip);
+    } else {
+        tracing::warn!(client = %ip, "failed dashboard login");
         return (
             StatusCode::UNAUTHORIZED,
             login_page(&next, Some("Wrong password.")),
@@ -387,9 +442,21 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(safe_next(Some("/?os=LINUX")), "/?os=LINUX");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
-            assert_eq!(safe_next(Some(bad)), "/");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/x\u{0}y",
+            "/?next=https://evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }
+        assert_eq!(safe_next(Some("/?os=LINUX&page=2")), "/?os=LINUX&page=2");
         assert_eq!(safe_next(None), "/");
     }
 
@@ -398,11 +465,17 @@ mod tests {
         let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(auth.may_try(ip));
-            auth.failed(ip);
+            assert!(auth.begin_attempt(ip));
         }
-        assert!(!auth.may_try(ip));
-        assert!(auth.may_try("192.0.2.2".parse().unwrap()));
+        assert!(!auth.begin_attempt(ip));
+        assert!(auth.begin_attempt("192.0.2.2".parse().unwrap()));
+        // A success gives its attempt back.
+        let other: IpAddr = "192.0.2.3".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(auth.begin_attempt(other));
+            auth.attempt_succeeded(other);
+        }
+        assert!(auth.begin_attempt(other));
     }
 
     #[test]

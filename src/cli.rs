@@ -17,6 +17,15 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Log lines as text or as JSON (one object a line), on standard error.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text, ignore_case = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -27,12 +36,21 @@ pub enum Command {
     HashPassword,
 }
 
-/// Options of the dashboard server. The listen address is LEPTOS_SITE_ADDR (default
-/// 127.0.0.1:3000).
+/// Options of the dashboard server.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub wechatpay: WxPayArgs,
+    /// Address to listen on (default 127.0.0.1:3000; port 0 picks a free port and logs it).
+    #[arg(long, env = "LEPTOS_SITE_ADDR")]
+    pub site_addr: Option<std::net::SocketAddr>,
+    /// More Host names the dashboard answers to, comma-separated (`name` for any port, or
+    /// `name:port`): its name behind a reverse proxy or on the LAN.
+    #[arg(long, env = "DASHBOARD_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).
+    #[arg(long, env = "DASHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Devices in the demo's simulated merchant (demo mode only).
     #[arg(long, env = "DEMO_DEVICES", default_value_t = 3_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
     pub demo_devices: u32,

@@ -206,11 +206,16 @@ fn host_of(req: &Request) -> Option<String> {
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
 }
 
-/// The middleware: refuses foreign `Host` names and cross-site writes, before any route runs.
+/// The client's address as the guard determined it (a request extension for the handlers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The middleware: refuses foreign `Host` names and cross-site writes, before any route runs;
+/// tells the handlers who is asking ([`ClientIp`]).
 pub async fn guard(
     State(g): State<Arc<AccessGuard>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let host = host_of(&req).unwrap_or_default();
@@ -241,6 +246,8 @@ pub async fn guard(
             });
         }
     }
+    let client = g.client_ip(peer.ip(), req.headers());
+    req.extensions_mut().insert(ClientIp(client));
     next.run(req).await
 }
 

@@ -135,6 +135,24 @@ impl Lang {
         }
     }
 
+    /// The snapshot did not add up (docs/sync.md): how many devices, of how many.
+    pub fn incomplete(self, devices: &str, expected: &str, same_count: bool) -> String {
+        match (self, same_count) {
+            (Lang::Zh, false) => format!(
+                "列表在同步期间不断变化：显示 {devices} 台，微信支付报告共 {expected} 台。下次同步会重新读取。"
+            ),
+            (Lang::Zh, true) => format!(
+                "列表在同步期间不断变化：显示的 {devices} 台中可能有已变更的设备。下次同步会重新读取。"
+            ),
+            (Lang::En, false) => format!(
+                "The list kept changing during the sync: showing {devices} of {expected} devices. The next sync reads it again."
+            ),
+            (Lang::En, true) => format!(
+                "The list kept changing during the sync: some of these {devices} devices may be out of date. The next sync reads it again."
+            ),
+        }
+    }
+
     pub fn chart_title(self, by: &str) -> String {
         match self {
             Lang::Zh => format!("按{by}统计设备"),

@@ -7,6 +7,7 @@ async fn main() {
     use clap::Parser;
     use wxpay_devices::cli::{Cli, Command};
 
+    let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Logs go to standard error (the README says so; standard output is for what a command
@@ -14,13 +15,11 @@ async fn main() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
+    match cli.log_format {
+        wxpay_devices::cli::LogFormat::Json => builder.json().init(),
+        wxpay_devices::cli::LogFormat::Text => builder.init(),
     }
 
-    let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Simulate(args)) => wxpay_devices::server::run_simulator(args).await,
         Some(Command::HashPassword) => hash_password(),

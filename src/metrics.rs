@@ -6,6 +6,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// Distinct outcome labels kept, at most (then `OTHER`).
+pub const MAX_OUTCOMES: usize = 32;
+
 #[derive(Default)]
 pub struct Metrics {
     upstream: Mutex<BTreeMap<String, u64>>,
@@ -24,14 +27,28 @@ pub fn get() -> &'static Metrics {
 }
 
 impl Metrics {
-    /// Counts one upstream request by outcome: `OK`, an API code, or a failure kind.
+    /// Counts one upstream request by outcome: `OK`, an API code, or a failure kind. Codes come
+    /// from answers, which anyone in the path could forge: they are cut to 64 characters of
+    /// `A-Z0-9_`, and past `MAX_OUTCOMES` distinct ones, new ones count as `OTHER`.
     pub fn upstream(&self, outcome: &str) {
-        *self
-            .upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(outcome.to_string())
-            .or_default() += 1;
+        let label: String = outcome
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut map = self.upstream.lock().unwrap_or_else(|e| e.into_inner());
+        let label = if map.contains_key(&label) || map.len() < MAX_OUTCOMES {
+            label
+        } else {
+            "OTHER".to_string()
+        };
+        *map.entry(label).or_default() += 1;
     }
 
     pub fn upstream_count(&self, outcome: &str) -> u64 {
@@ -128,6 +145,30 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn codes_from_answers_cannot_break_the_text_or_grow_it_without_bound() {
+        let m = Metrics::default();
+        m.upstream("EVIL\"} 1\nwxpay_fake 999\n#");
+        for i in 0..1_000 {
+            m.upstream(&format!("CODE_{i}"));
+        }
+        let text = m.render(&[]);
+        assert!(!text.contains("wxpay_fake 999"), "{text}");
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("wxpay_upstream_requests_total{"))
+            .count();
+        assert!(series <= MAX_OUTCOMES + 1, "{series} series");
+        assert!(text.contains("outcome=\"OTHER\"}"), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert_eq!(line.matches('"').count() % 2, 0, "{line}");
+            assert!(
+                line.rsplit(' ').next().unwrap().parse::<f64>().is_ok(),
+                "{line}"
+            );
         }
     }
 }

@@ -16,11 +16,28 @@ pub fn routes(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.sync.last_good() {
+/// 200 once a snapshot can be served, else 503. When a password is set, callers without a
+/// session learn only that (the details describe the merchant's data).
+async fn readyz(
+    State(state): State<AppState>,
+    signed_in: Option<axum::Extension<crate::auth::SignedIn>>,
+) -> Response {
+    let anonymous = state.auth_enabled && !signed_in.is_some_and(|s| s.0 .0);
+    let ready = state.sync.last_good();
+    if anonymous {
+        let code = if ready.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (code, Json(serde_json::json!({ "ready": ready.is_some() }))).into_response();
+    }
+    match ready {
         Some(s) => Json(serde_json::json!({
             "ready": true,
             "devices": s.devices.len(),
+            "complete": s.complete,
+            "expected_devices": s.expected,
             "synced_at": s.synced_at,
             "snapshot_age_secs": (unix_now() - s.synced_at).max(0),
         }))
@@ -75,6 +92,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "wxpay_sync_running",
             "1 while a sync runs.",
             if s.running { 1.0 } else { 0.0 },
+        ),
+        (
+            "wxpay_snapshot_complete",
+            "1 when the snapshot holds as many devices as the list had at the end of its sync.",
+            if s.complete { 1.0 } else { 0.0 },
+        ),
+        (
+            "wxpay_snapshot_expected_devices",
+            "The list's size at the end of the last sync, as WeChat Pay reported it (-1: unknown).",
+            s.expected.map(|e| e as f64).unwrap_or(-1.0),
         ),
     ];
     (

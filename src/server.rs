@@ -3,6 +3,7 @@
 use crate::api::DeviceView;
 use crate::auth::Auth;
 use crate::cli::{ServeArgs, SimulateArgs};
+use crate::guard::AccessGuard;
 use crate::query::apply::{self, QueryOutput, SnapshotIndex};
 use crate::query::{DeviceQuery, FacetValue, GroupCount, Notice};
 use crate::simulator::keys::{self as simkeys, SimKeys};
@@ -182,8 +183,9 @@ pub fn router(
     leptos_options: leptos::config::LeptosOptions,
     state: AppState,
     auth: Arc<Auth>,
+    guard: Arc<AccessGuard>,
 ) -> axum::Router {
-    router_with_limits(leptos_options, state, auth, Limits::default())
+    router_with_limits(leptos_options, state, auth, guard, Limits::default())
 }
 
 /// How much a request may carry and how long it may take.
@@ -207,6 +209,7 @@ pub fn router_with_limits(
     leptos_options: leptos::config::LeptosOptions,
     state: AppState,
     auth: Arc<Auth>,
+    guard: Arc<AccessGuard>,
     limits: Limits,
 ) -> axum::Router {
     use crate::app::{shell, App};
@@ -245,6 +248,11 @@ pub fn router_with_limits(
         .layer(axum::middleware::from_fn_with_state(
             auth,
             crate::auth::require_session,
+        ))
+        // Before any route and the session check: foreign Host names, cross-site writes.
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::guard::guard,
         ));
     for (name, value) in headers {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
@@ -332,21 +340,24 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Arc<SyncService>, String> {
         Some(config) => {
             let source = format!("wechatpay:{}@{}", config.mchid, config.base_url);
             let client = Arc::new(WxPayClient::new(&config).map_err(|e| e.to_string())?);
+            // The service first: it routes the client's requests, certificate downloads
+            // included, through its rate limiter and quota ledger.
+            let service = SyncService::new(
+                client.clone(),
+                source,
+                false,
+                settings,
+                Some(args.data_dir.clone()),
+            );
             if config.apiv3_key.is_some() {
                 match client.refresh_certificates().await {
                     Ok(CertificateRefresh::Loaded(serials)) => tracing::info!(?serials, "platform certificates loaded"),
                     Ok(CertificateRefresh::PublicKeyOnly) => tracing::warn!("this merchant has no platform certificates (404 RESOURCE_NOT_EXISTS): it uses the WeChat Pay public key; set WECHATPAY_PUBLIC_KEY and WECHATPAY_PUBLIC_KEY_ID"),
                     Err(e) => tracing::warn!(error = %e, "could not download platform certificates; will retry when needed"),
                 }
-                spawn_certificate_refresh(client.clone());
+                spawn_certificate_refresh(client);
             }
-            Ok(SyncService::new(
-                client,
-                source,
-                false,
-                settings,
-                Some(args.data_dir.clone()),
-            ))
+            Ok(service)
         }
     }
 }
@@ -370,7 +381,10 @@ fn spawn_certificate_refresh(client: Arc<WxPayClient>) {
 pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     let conf = leptos::prelude::get_configuration(None)
         .map_err(|e| format!("cannot read the Leptos configuration: {e}"))?;
-    let options = conf.leptos_options;
+    let mut options = conf.leptos_options;
+    if let Some(addr) = args.site_addr {
+        options.site_addr = addr;
+    }
     let addr = options.site_addr;
     if let Some(hash) = &args.password_hash {
         crate::auth::check_hash(hash)?;
@@ -391,16 +405,14 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         Duration::from_secs(args.session_hours * 3600),
         args.cookie_secure,
     ));
+    // Checked before anything is started, with the port to come (the guard's own settings).
+    AccessGuard::new(addr, &args.allowed_hosts, &args.trusted_proxies)?;
+    ensure_writable(&args.data_dir)?;
     let sync = build_sync(&args).await?;
     if sync.load_saved().await.is_none() {
         // Warm up: the first visitor should not have to start the sync.
         sync.refresh_in_background();
     }
-    let app = router(
-        options,
-        AppState::new(sync.clone()).with_auth(auth.enabled()),
-        auth,
-    );
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (set LEPTOS_SITE_ADDR to another address)")
     })?;
@@ -409,6 +421,17 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let guard = Arc::new(AccessGuard::new(
+        bound,
+        &args.allowed_hosts,
+        &args.trusted_proxies,
+    )?);
+    let app = router(
+        options,
+        AppState::new(sync.clone()).with_auth(auth.enabled()),
+        auth,
+        guard,
+    );
     tracing::info!("dashboard listening on http://{bound}");
     axum::serve(
         listener,
@@ -420,6 +443,21 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     sync.flush();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The data directory must exist (it is created) and be writable, or the request ledger would
+/// silently not be kept: refuse to start instead.
+fn ensure_writable(dir: &std::path::Path) -> Result<(), String> {
+    let fail = |e: std::io::Error| {
+        format!(
+            "DATA_DIR={}: cannot create or write it ({e}); set DATA_DIR to a writable directory",
+            dir.display()
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    crate::sync::snapshot::write_atomically(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
 }
 
 async fn shutdown_signal() {

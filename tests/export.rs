@@ -37,7 +37,7 @@ async fn start(devices: usize) -> (String, Vec<Device>) {
         None,
     )
     .await;
-    let url = serve(routes(AppState::new(service))).await;
+    let url = serve(|_| routes(AppState::new(service))).await;
     (url, sim.devices().to_vec())
 }
 
@@ -203,7 +203,7 @@ async fn xlsx_reads_back_with_the_same_rows() {
 #[tokio::test]
 async fn before_any_data_an_export_answers_503_never_a_partial_file() {
     let (_sim, service) = always_failing(1).await;
-    let url = serve(routes(AppState::new(service))).await;
+    let url = serve(|_| routes(AppState::new(service))).await;
     for path in ["/export.csv", "/export.xlsx?os=LINUX"] {
         let r = reqwest::get(format!("{url}{path}")).await.unwrap();
         assert_eq!(r.status(), 503, "{path}");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fast_retries, serve, setup};
+use common::{fast_retries, guard, serve, setup};
 use leptos::server_fn::ServerFn;
 use reqwest::{header, redirect::Policy, StatusCode};
 use std::sync::Arc;
@@ -28,7 +28,10 @@ async fn dashboard_with(
     let hash = password.then(|| hash_password(PASSWORD).unwrap());
     let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
     let state = AppState::new(sync).with_auth(auth.enabled());
-    (sim, serve(router(leptos_options, state, auth)).await)
+    (
+        sim,
+        serve(|addr| router(leptos_options, state, auth, guard(addr))).await,
+    )
 }
 
 async fn dashboard(password: bool) -> String {
@@ -382,7 +385,7 @@ async fn paths_that_climb_out_of_the_site_are_refused_as_sent() {
         .leptos_options;
     leptos_options.site_root = site.display().to_string().into();
     let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
-    let url = serve(router(leptos_options, AppState::new(sync), auth)).await;
+    let url = serve(|addr| router(leptos_options, AppState::new(sync), auth, guard(addr))).await;
     // Sanity: raw requests reach the site's files.
     let (status, body) = raw_get(&url, "/pkg/app.css").await;
     assert_eq!(status, 200, "{body}");
@@ -499,13 +502,9 @@ async fn a_request_that_takes_too_long_gets_408() {
         request_timeout: Duration::from_millis(500),
         ..Limits::default()
     };
-    let url = serve(router_with_limits(
-        leptos_options,
-        AppState::new(sync.clone()),
-        auth,
-        limits,
-    ))
-    .await;
+    let state = AppState::new(sync.clone());
+    let url =
+        serve(|addr| router_with_limits(leptos_options, state, auth, guard(addr), limits)).await;
     let http = client();
     let started = std::time::Instant::now();
     let r = load_view(&http, &url, None).await;
@@ -597,4 +596,399 @@ async fn metrics_count_a_429_injected_by_the_simulator() {
         "{counted} counted, {refused} refused"
     );
     assert!(text.contains("wxpay_sync_retries_total "), "{text}");
+}
+
+/// A dashboard over a 300-device simulator, with a password when asked, and a guard with these
+/// extra host names and trusted proxies. Returns the simulator, the base URL and the auth.
+async fn guarded_dashboard(
+    password: bool,
+    allowed_hosts: &[&str],
+    trusted_proxies: &[&str],
+) -> (
+    wxpay_devices::simulator::service::Simulator,
+    String,
+    Arc<Auth>,
+) {
+    use wxpay_devices::guard::AccessGuard;
+    let (sim, sync) = setup(
+        SimulatorOptions {
+            devices: 300,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let hash = password.then(|| hash_password(PASSWORD).unwrap());
+    let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
+    let state = AppState::new(sync).with_auth(auth.enabled());
+    let hosts: Vec<String> = allowed_hosts.iter().map(|s| s.to_string()).collect();
+    let proxies: Vec<String> = trusted_proxies.iter().map(|s| s.to_string()).collect();
+    let a = auth.clone();
+    let url = serve(move |addr| {
+        let g = Arc::new(AccessGuard::new(addr, &hosts, &proxies).unwrap());
+        router(leptos_options, state, a, g)
+    })
+    .await;
+    (sim, url, auth)
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn foreign_host_names_are_refused_before_any_route() {
+    let (sim, url, _) = guarded_dashboard(false, &["dash.example"], &[]).await;
+    let port = port_of(&url);
+    let http = client();
+    let get = |path: &str, host: String| {
+        http.get(format!("{url}{path}"))
+            .header(header::HOST, host)
+            .send()
+    };
+    // A web page at evil.example, whose name resolves to 127.0.0.1, in a browser on this
+    // machine: every route is closed to it, and nothing is started.
+    for path in [
+        "/",
+        "/export.csv",
+        "/export.xlsx",
+        "/metrics",
+        "/readyz",
+        "/healthz",
+        "/login",
+        "/favicon.svg",
+    ] {
+        for host in [
+            format!("evil.example:{port}"),
+            format!("127.0.0.1.evil.example:{port}"),
+            format!("localhost:{}", port.wrapping_add(1)),
+            String::new(),
+        ] {
+            let r = get(path, host.clone()).await.unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "{path} with Host {host:?}"
+            );
+            let text = r.text().await.unwrap();
+            assert!(text.contains("DASHBOARD_ALLOWED_HOSTS"), "{text}");
+            assert_eq!(text.trim().lines().count(), 1, "{text}");
+        }
+    }
+    let r = http
+        .post(format!("{url}{}", LoadView::PATH))
+        .header(header::HOST, format!("evil.example:{port}"))
+        .json(&serde_json::json!({ "query": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "server functions too");
+    assert!(
+        sim.log().is_empty(),
+        "no sync was started for a foreign page"
+    );
+    // Our own names, and the allowed one (any port), are served.
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "dash.example".to_string(),
+        "Dash.Example:8443".to_string(),
+    ] {
+        let r = get("/healthz", host.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "Host {host:?}");
+    }
+}
+
+#[tokio::test]
+async fn cross_site_writes_are_refused_and_start_nothing() {
+    use wxpay_devices::api::RefreshNow;
+    let (sim, url, _) = guarded_dashboard(false, &[], &[]).await;
+    let http = client();
+    assert_eq!(load_view(&http, &url, None).await.status(), StatusCode::OK);
+    let synced = sim.log().len();
+    assert_eq!(synced, 3);
+    let refresh = |headers: &[(&str, &str)]| {
+        let mut r = http
+            .post(format!("{url}{}", RefreshNow::PATH))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("");
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    for headers in [
+        vec![("origin", "http://evil.example")],
+        vec![("origin", "null")],
+        vec![("origin", "http://localhost:1")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("origin", url.as_str()), ("sec-fetch-site", "cross-site")],
+    ] {
+        let r = refresh(&headers).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{headers:?}");
+    }
+    // A cross-site login attempt is refused the same way (no password check is spent).
+    let r = http
+        .post(format!("{url}/login"))
+        .header("origin", "http://evil.example")
+        .form(&[("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sim.log().len(), synced, "no sync started, no quota spent");
+    // The dashboard's own page may.
+    let r = refresh(&[("origin", url.as_str()), ("sec-fetch-site", "same-origin")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sim.log().len() < synced + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn parallel_guesses_get_five_tries_in_all() {
+    let (_sim, url, auth) = guarded_dashboard(true, &[], &[]).await;
+    let http = client();
+    let attempts = futures::future::join_all((0..20).map(|_| {
+        http.post(format!("{url}/login"))
+            .form(&[("password", "guess")])
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = attempts
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    assert!(auth.peak_concurrent_checks() <= wxpay_devices::auth::MAX_CONCURRENT_CHECKS);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_checks_queue() {
+    let (_sim, url, auth) = guarded_dashboard(true, &[], &["127.0.0.1"]).await;
+    let http = client();
+    let guess = |client_ip: String| {
+        http.post(format!("{url}/login"))
+            .header("x-forwarded-for", client_ip)
+            .form(&[("password", "guess")])
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(guess("203.0.113.1".into()).await.unwrap().status(), 401);
+    }
+    assert_eq!(guess("203.0.113.1".into()).await.unwrap().status(), 429);
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(guess("203.0.113.2".into()).await.unwrap().status(), 401);
+    // Twenty clients at once: every check runs, a few at a time.
+    let all = futures::future::join_all((10..30).map(|i| guess(format!("198.51.100.{i}")))).await;
+    assert!(all.iter().all(|r| r.as_ref().unwrap().status() == 401));
+    let peak = auth.peak_concurrent_checks();
+    assert!(
+        (1..=wxpay_devices::auth::MAX_CONCURRENT_CHECKS).contains(&peak),
+        "{peak} Argon2 checks at once"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let (_sim, url, _) = guarded_dashboard(true, &[], &[]).await;
+    let http = client();
+    for i in 0..5 {
+        let r = http
+            .post(format!("{url}/login"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .form(&[("password", "guess")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = http
+        .post(format!("{url}/login"))
+        .header("x-forwarded-for", "203.0.113.99")
+        .form(&[("password", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "a forged header does not buy more tries");
+}
+
+#[tokio::test]
+async fn login_redirects_only_to_paths_of_this_dashboard() {
+    let (_sim, url, _) = guarded_dashboard(true, &[], &[]).await;
+    let http = client();
+    for (next, expected) in [
+        ("/?os=LINUX", "/?os=LINUX"),
+        ("/\t/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        let r = http
+            .post(format!("{url}/login"))
+            .form(&[("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()[header::LOCATION], expected, "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_details_need_a_session_when_a_password_is_set() {
+    let (_sim, url, _) = guarded_dashboard(true, &[], &[]).await;
+    let http = client();
+    let anonymous: serde_json::Value = http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(anonymous, serde_json::json!({ "ready": false }));
+    let ok = http
+        .post(format!("{url}/login"))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = ok.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        load_view(&http, &url, Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
+    let anonymous: serde_json::Value = http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous,
+        serde_json::json!({ "ready": true }),
+        "no device count"
+    );
+    let signed_in: serde_json::Value = http
+        .get(format!("{url}/readyz"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed_in["devices"], 300);
+    assert_eq!(signed_in["complete"], true);
+}
+
+#[tokio::test]
+async fn an_incomplete_snapshot_is_said_so_in_the_page_readyz_and_metrics() {
+    use wxpay_devices::sync::fetch::FetchConfig;
+    use wxpay_devices::sync::service::SyncSettings;
+    let settings = SyncSettings {
+        fetch: FetchConfig {
+            repair_passes: 1,
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    let (sim, sync) = setup(
+        SimulatorOptions {
+            devices: 1_000,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    // Two devices appear after every 4th page answered, all through the sync.
+    for n in (4..100).step_by(4) {
+        sim.change_list_after(n, move |list| {
+            for k in 0..2 {
+                list.insert(
+                    0,
+                    wxpay_devices::model::Device {
+                        device_sn: Some(format!("LATE-{n}-{k}")),
+                        ..Default::default()
+                    },
+                );
+            }
+        });
+    }
+    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
+    let state = AppState::new(sync.clone());
+    let url = serve(|addr| router(leptos_options, state, auth, guard(addr))).await;
+    let http = client();
+    let html = http
+        .get(format!("{url}/"))
+        .header(header::ACCEPT_LANGUAGE, "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let snap = sync.last_good().unwrap();
+    assert!(!snap.complete);
+    let expected = snap.expected.unwrap();
+    assert!(
+        html.contains("data-testid=\"incomplete\""),
+        "the status banner says so"
+    );
+    assert!(html.contains("kept changing during the sync"));
+    let ready: serde_json::Value = http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["complete"], false);
+    assert_eq!(ready["expected_devices"], expected);
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("wxpay_snapshot_complete 0\n"), "{metrics}");
+    assert!(metrics.contains(&format!("wxpay_snapshot_expected_devices {expected}\n")));
 }

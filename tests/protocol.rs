@@ -423,3 +423,125 @@ async fn forged_certificate_downloads_are_refused() {
         assert!(c.list_devices(0, 5).await.is_err(), "{fault:?}");
     }
 }
+
+#[tokio::test]
+async fn a_success_without_request_id_or_signature_type_is_forged() {
+    let (sim, url) = start(small()).await;
+    let c = client(&sim, &url);
+    for (fault, header) in [
+        (Fault::NoRequestId, "Request-ID"),
+        (Fault::NoSignatureType, "Wechatpay-Signature-Type"),
+    ] {
+        sim.update_options(|o| o.fault = fault);
+        let reason = rejected(c.list_devices(0, 10).await.unwrap_err());
+        assert_eq!(
+            reason,
+            VerifyError::MissingHeaders(vec![header]),
+            "{fault:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_name_their_target() {
+    let (sim, url) = start(SimulatorOptions {
+        fault: Fault::Redirect,
+        ..small()
+    })
+    .await;
+    let e = client(&sim, &url).list_devices(0, 10).await.unwrap_err();
+    match &e {
+        WxPayError::Redirected {
+            status, location, ..
+        } => {
+            assert_eq!(*status, 302);
+            assert!(location.contains("evil.example"), "{location}");
+        }
+        other => panic!("expected a redirect error, got {other:?}"),
+    }
+    assert!(e.to_string().contains("WECHATPAY_BASE_URL"), "{e}");
+    assert!(!e.is_retryable());
+    assert_eq!(sim.log().len(), 1, "nothing sent to the redirect's target");
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_4_mib_is_not_read() {
+    let (sim, url) = start(SimulatorOptions {
+        fault: Fault::HugeBody,
+        ..small()
+    })
+    .await;
+    let e = client(&sim, &url).list_devices(0, 10).await.unwrap_err();
+    assert!(
+        matches!(&e, WxPayError::MalformedBody { reason, .. } if reason.contains("4 MiB")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_certificate_refreshes_share_one_download() {
+    let (sim, url) = start(small()).await;
+    let c = WxPayClient::new(&sim.client_config(&url, false, true)).unwrap();
+    let outcomes = futures::future::join_all((0..10).map(|_| c.refresh_certificates())).await;
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(CertificateRefresh::Loaded(_)))));
+    let downloads = sim
+        .log()
+        .iter()
+        .filter(|r| r.path_and_query == "/v3/certificates")
+        .count();
+    assert_eq!(downloads, 1, "ten callers, one request");
+}
+
+#[tokio::test]
+async fn expired_platform_certificates_are_dropped() {
+    let (sim, url) = start(small()).await;
+    let c = WxPayClient::new(&sim.client_config(&url, false, true))
+        .unwrap()
+        .with_certificate_refresh_interval(Duration::ZERO);
+    c.list_devices(0, 5).await.unwrap();
+    let good = sim.keys().platform_cert_serial.clone();
+    let expired = sim.rotate_to_expired_certificate().unwrap();
+    // The answer is signed with the expired certificate: downloaded, then refused.
+    let reason = rejected(c.list_devices(0, 5).await.unwrap_err());
+    assert!(
+        matches!(reason, VerifyError::UnknownSerial(_)),
+        "{reason:?}"
+    );
+    let known = c.known_serials();
+    assert!(known.contains(&good), "{known:?}");
+    assert!(
+        !known.iter().any(|s| s.eq_ignore_ascii_case(&expired)),
+        "the expired certificate is not trusted: {known:?}"
+    );
+}
+
+#[tokio::test]
+async fn extreme_timestamps_are_refused_without_overflow() {
+    use wxpay_devices::wechatpay::verifier::{KeyStore, ResponseSignature};
+    let store = KeyStore::default();
+    store.insert("PUB_KEY_ID_1", sim_platform_key());
+    for (ts, now) in [
+        (i64::MIN, i64::MAX),
+        (i64::MAX, i64::MIN),
+        (i64::MIN, 0),
+        (i64::MAX, 1_800_000_000),
+    ] {
+        let sig = ResponseSignature {
+            timestamp: ts.to_string(),
+            nonce: "n".into(),
+            serial: "PUB_KEY_ID_1".into(),
+            signature: "AAAA".into(),
+            signature_type: None,
+        };
+        assert!(matches!(
+            store.verify(&sig, b"{}", now),
+            Err(VerifyError::StaleTimestamp { .. })
+        ));
+    }
+}
+
+fn sim_platform_key() -> rsa::RsaPublicKey {
+    keys().platform_public_key().clone()
+}

@@ -497,16 +497,17 @@ async fn sigterm_saves_requests_counted_since_the_last_save() {
     let d = deploy("ledger", 777, 2_000, &[]);
     let http = reqwest::Client::new();
     d.wait_ready(&http).await;
-    // The first sync saves the ledger as it finishes (just after the snapshot is served).
+    // The first sync saves the ledger as it finishes (just after the snapshot is served):
+    // 8 pages and the certificate download at start (certificate mode is configured too).
     let deadline = Instant::now() + START;
-    while d.saved_ledger_count() < 8 {
+    while d.saved_ledger_count() < 9 {
         assert!(
             Instant::now() < deadline,
             "the first sync never saved the ledger"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(d.saved_ledger_count(), 8);
+    assert_eq!(d.saved_ledger_count(), 9);
     // A second sync: its 8 requests are counted when sent, and it is still waiting for the
     // answers when the dashboard is told to stop.
     let r = http
@@ -518,15 +519,15 @@ async fn sigterm_saves_requests_counted_since_the_last_save() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let deadline = Instant::now() + START;
-    while d.metric(&http, "wxpay_quota_used_24h").await < 16.0 {
+    while d.metric(&http, "wxpay_quota_used_24h").await < 17.0 {
         assert!(Instant::now() < deadline, "the second sync never sent");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(d.metric(&http, "wxpay_sync_running").await, 1.0);
-    assert_eq!(d.saved_ledger_count(), 8, "not saved yet");
+    assert_eq!(d.saved_ledger_count(), 9, "not saved yet");
     let (status, d) = d.terminate().await;
     assert!(status.success(), "{status:?}");
-    assert_eq!(d.saved_ledger_count(), 16, "saved at shutdown");
+    assert_eq!(d.saved_ledger_count(), 17, "saved at shutdown");
 }
 
 /// SIGTERM lets a request that is being answered finish.
@@ -595,4 +596,80 @@ fn ports_are_read_from_printed_lines() {
         Some(8090)
     );
     assert_eq!(port_in("nothing here"), None);
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_written_stops_start_up() {
+    // Under a regular file: no user, root included, can create a directory there.
+    let (line, _) = refused(&[("DATA_DIR", "/etc/hostname/wxpay-data")]);
+    assert!(
+        line.contains("DATA_DIR=/etc/hostname/wxpay-data") && line.contains("writable"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_allowed_hosts_or_trusted_proxies_stop_start_up() {
+    let (line, _) = refused(&[("DASHBOARD_ALLOWED_HOSTS", "good.example,bad/host")]);
+    assert!(
+        line.contains("DASHBOARD_ALLOWED_HOSTS") && line.contains("bad/host"),
+        "{line}"
+    );
+    let (line, _) = refused(&[("DASHBOARD_TRUSTED_PROXIES", "10.0.0.0/99")]);
+    assert!(line.contains("DASHBOARD_TRUSTED_PROXIES"), "{line}");
+}
+
+#[test]
+fn the_listen_address_and_log_format_are_flags_too() {
+    let dir = temp_dir("flags");
+    let mut cmd = dashboard_command();
+    cmd.args(["--site-addr", "127.0.0.1:0", "--log-format", "json"])
+        .env("DATA_DIR", &dir)
+        .env("DEMO_DEVICES", "10");
+    let mut p = Proc::spawn(cmd);
+    let line = p.wait_for_line("dashboard listening on", START);
+    let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert!(json["fields"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("dashboard listening on http://127.0.0.1:"));
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn saved_state_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = deploy("modes", 300, 0, &[]);
+    let http = reqwest::Client::new();
+    d.wait_ready(&http).await;
+    let data = d.dir.join("data");
+    let deadline = Instant::now() + START;
+    let files = loop {
+        let files: Vec<PathBuf> = std::fs::read_dir(&data)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        if names.iter().any(|n| n.starts_with("snapshot-"))
+            && names.iter().any(|n| n.starts_with("ledger-"))
+        {
+            break files;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "saved files never appeared: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for f in files {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
 }

@@ -159,9 +159,18 @@ async fn a_list_that_shifts_during_the_sync_loses_no_device() {
         original.iter().all(|sn| got.contains(sn)),
         "every original device is there"
     );
+    // Page 21 began 7 devices early (7 read twice) and the list ended 7 later than page 0
+    // said: the first pass does not add up, and a second reads the list as it now is.
     assert_eq!(
-        snap.duplicates, 7,
-        "page 21 began 7 devices early: those 7 were read twice and kept once"
+        sns(&snap.devices),
+        sns(&sim.devices()),
+        "the 7 new ones too"
+    );
+    assert!(snap.complete);
+    assert_eq!(
+        (snap.requests, snap.repair_requests),
+        (62, 31),
+        "31 pages twice"
     );
 }
 
@@ -506,8 +515,10 @@ async fn without_total_count_the_sync_follows_links_next() {
     .await;
     let snap = service.snapshot().await.unwrap().snapshot;
     assert_eq!(sns(&snap.devices), sns(&sim.devices()));
-    assert_eq!(device_requests(&sim.log()).len(), 13);
+    // 13 pages; asked for 1, 1, 2, 4 and 8 at a time: 3 past the end.
+    assert_eq!(device_requests(&sim.log()).len(), 16);
     assert_eq!(snap.total_count, None);
+    assert!(snap.complete);
 }
 
 #[tokio::test]
@@ -600,4 +611,308 @@ async fn a_sync_retried_after_a_failure_does_not_refetch_pages_it_has() {
     assert!(second + fetched_before >= 30, "{second} + {fetched_before}");
     let snap = service.snapshot().await.unwrap().snapshot;
     assert_eq!(sns(&snap.devices), sns(&sim.devices()));
+}
+/// Serials of `devices`, with a placeholder for devices without one (kept in their place).
+fn all_sns(devices: &[Device]) -> Vec<String> {
+    devices
+        .iter()
+        .map(|d| d.device_sn.clone().unwrap_or_else(|| "<none>".into()))
+        .collect()
+}
+
+#[tokio::test]
+async fn devices_removed_during_a_sync_are_repaired_to_exactly_the_final_list() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 3_000,
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    // After 20 pages, 50 devices spread over the pages already read disappear: later pages
+    // shift up, and the devices that slid into read pages would be missed.
+    sim.change_list_after(20, |list| {
+        let mut i = 0;
+        list.retain(|_| {
+            i += 1;
+            !(i % 37 == 0 && i < 37 * 51)
+        });
+    });
+    let snap = service.snapshot().await.unwrap().snapshot;
+    let now = sim.devices();
+    assert_eq!(now.len(), 2_950);
+    assert_eq!(
+        all_sns(&snap.devices),
+        all_sns(&now),
+        "exactly the final list"
+    );
+    assert!(snap.complete, "adds up after the repair");
+    assert_eq!(snap.expected, Some(2_950));
+    // The first pass (30 pages) did not add up; one more pass (30 pages) did.
+    assert_eq!(snap.requests, 60);
+    assert_eq!(snap.repair_requests, 30);
+}
+
+#[tokio::test]
+async fn devices_added_during_a_sync_are_repaired_to_exactly_the_final_list() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 3_000,
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    sim.change_list_after(20, |list| {
+        for i in 0..50 {
+            list.insert(
+                i * 40,
+                Device {
+                    device_sn: Some(format!("ADDED{i:02}")),
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    let snap = service.snapshot().await.unwrap().snapshot;
+    let now = sim.devices();
+    assert_eq!(now.len(), 3_050);
+    assert_eq!(all_sns(&snap.devices), all_sns(&now));
+    assert!(snap.complete);
+    assert_eq!(
+        snap.duplicates, 0,
+        "the repaired pass read each device once"
+    );
+}
+
+#[tokio::test]
+async fn without_total_count_or_links_the_sync_pages_until_a_short_page() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 1_234,
+            omit_total_count: true,
+            omit_links: true,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(all_sns(&snap.devices), all_sns(&sim.devices()));
+    assert!(snap.complete);
+    assert_eq!(snap.expected, Some(1_234));
+    // Pages are asked for 1, 1, 2, 4, 8 at a time: the 13th is short, 3 were past the end.
+    assert_eq!(device_requests(&sim.log()).len(), 16);
+}
+
+#[tokio::test]
+async fn a_list_of_exactly_full_pages_ends_without_an_extra_request() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 2_000,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert!(snap.complete);
+    assert_eq!(snap.devices.len(), 2_000);
+    assert_eq!(device_requests(&sim.log()).len(), 20);
+}
+
+#[tokio::test]
+async fn devices_without_a_serial_are_kept_and_never_merged() {
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let mut list = sim.devices().to_vec();
+    for (i, d) in list.iter_mut().enumerate().filter(|(i, _)| i % 10 == 0) {
+        d.device_sn = match i % 3 {
+            0 => None,
+            1 => Some(String::new()),
+            _ => Some("   ".into()),
+        };
+    }
+    sim.set_devices(list.clone());
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(
+        snap.devices.len(),
+        500,
+        "50 devices without a serial, all kept"
+    );
+    assert_eq!(snap.devices.as_slice(), list.as_slice());
+    assert!(snap.complete);
+    assert_eq!(snap.duplicates, 0);
+}
+
+#[tokio::test]
+async fn an_answer_for_another_offset_is_refused() {
+    let (_sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            fault: wxpay_devices::simulator::service::Fault::WrongOffset,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let e = service.snapshot().await.unwrap_err();
+    assert!(e.to_string().contains("offset"), "names what is wrong: {e}");
+}
+
+#[tokio::test]
+async fn a_list_that_never_settles_is_served_but_marked_incomplete() {
+    let settings = SyncSettings {
+        fetch: FetchConfig {
+            repair_passes: 1,
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 1_000,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    // A device disappears after every 5th page answered, all through the sync.
+    for n in (5..200).step_by(5) {
+        sim.change_list_after(n, |list| {
+            list.remove(0);
+        });
+    }
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert!(!snap.complete);
+    let expected = snap.expected.expect("the size the API reported");
+    assert_eq!(snap.requests - snap.repair_requests, 10, "the first pass");
+    assert!(
+        snap.repair_requests <= 11,
+        "one repair pass: {}",
+        snap.repair_requests
+    );
+    let status = service.status();
+    assert!(!status.complete);
+    assert_eq!(status.expected, Some(expected));
+}
+
+#[tokio::test]
+async fn certificate_downloads_pass_the_same_limiter_and_ledger() {
+    // Certificate mode: the first answer is signed by a certificate not yet downloaded, so the
+    // sync downloads certificates in the middle of its first window of 20 requests.
+    let sim = wxpay_devices::simulator::service::Simulator::new(
+        common::keys(),
+        SimulatorOptions {
+            devices: 4_000,
+            latency: Duration::from_millis(30),
+            ..Default::default()
+        },
+    );
+    let url = sim.spawn_local().await.unwrap();
+    let client = Arc::new(WxPayClient::new(&sim.client_config(&url, false, true)).unwrap());
+    let service = SyncService::new(client, "cert-mode".into(), true, fast_retries(), None);
+    let snap = service.snapshot().await.unwrap().snapshot;
+    assert_eq!(snap.devices.len(), 4_000);
+    let log = sim.log();
+    let downloads = log
+        .iter()
+        .filter(|r| r.path_and_query == "/v3/certificates")
+        .count();
+    assert_eq!(downloads, 1);
+    assert!(
+        log.iter().all(|r| r.status == 200),
+        "no 429: {:?}",
+        log.iter().filter(|r| r.status != 200).collect::<Vec<_>>()
+    );
+    assert!(
+        sim.busiest_second() <= 20,
+        "{} in one second",
+        sim.busiest_second()
+    );
+    assert_eq!(
+        service.requests_24h(),
+        41,
+        "40 pages and the certificate download"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_that_panics_frees_its_slot_and_says_so() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use wxpay_devices::sync::fetch::PageObserver;
+    let explode = Arc::new(AtomicBool::new(true));
+    let trigger = explode.clone();
+    let settings = SyncSettings {
+        manual_min_interval: Duration::ZERO,
+        fetch: FetchConfig {
+            observer: Some(PageObserver(Arc::new(move |offset, _| {
+                if offset == 300 && trigger.load(Ordering::SeqCst) {
+                    panic!("observer exploded at offset {offset}");
+                }
+            }))),
+            ..fast_retries().fetch
+        },
+        ..fast_retries()
+    };
+    let (_sim, service) = setup(
+        SimulatorOptions {
+            devices: 800,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let e = service.snapshot().await.unwrap_err();
+    assert!(e.to_string().contains("internal error"), "{e}");
+    let status = service.status();
+    assert!(!status.running, "the slot is free");
+    assert!(status.last_error.unwrap().message.contains("exploded"));
+    // The next sync runs (it is not "already running" forever) and succeeds.
+    explode.store(false, Ordering::SeqCst);
+    service.refresh_now().await.unwrap();
+    wait_until(|| service.status().devices == 800).await;
+    assert!(service.status().last_error.is_none());
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_quota_ceiling() {
+    // Every page fails and is retried; the ceiling (4 requests) ends the sync before the
+    // attempts do (6 per page).
+    let settings = SyncSettings {
+        daily_limit: 4,
+        reserve: 0,
+        ..fast_retries()
+    };
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 500,
+            error_rate: 1.0,
+            ..Default::default()
+        },
+        settings,
+        None,
+    )
+    .await;
+    let e = service.snapshot().await.unwrap_err();
+    assert!(matches!(*e, SyncError::Quota { .. }), "{e}");
+    assert_eq!(sim.log().len(), 4, "four attempts, then the ceiling");
+    assert_eq!(service.requests_24h(), 4);
 }

@@ -189,12 +189,28 @@ fn private_pem(key: &MerchantKey) -> Result<String, String> {
 
 /// A self-signed certificate over `key`, valid five years, like a platform certificate.
 fn self_signed_certificate(key: &RsaPrivateKey) -> Result<String, String> {
+    let validity =
+        Validity::from_now(Duration::from_secs(5 * 365 * 86_400)).map_err(|e| e.to_string())?;
+    certificate_with(key, validity)
+}
+
+/// A platform certificate over `key` that expired yesterday (valid for a year before that).
+pub fn expired_certificate(key: &RsaPrivateKey) -> Result<String, String> {
+    use x509_cert::time::Time;
+    let now = std::time::SystemTime::now();
+    let time = |t: std::time::SystemTime| Time::try_from(t).map_err(|e| e.to_string());
+    let validity = Validity {
+        not_before: time(now - Duration::from_secs(366 * 86_400))?,
+        not_after: time(now - Duration::from_secs(86_400))?,
+    };
+    certificate_with(key, validity)
+}
+
+fn certificate_with(key: &RsaPrivateKey, validity: Validity) -> Result<String, String> {
     let mut serial_bytes = [0u8; 20];
     OsRng.fill(&mut serial_bytes[..]);
     serial_bytes[0] = (serial_bytes[0] & 0x3f) | 0x10; // positive, no leading zero
     let serial = SerialNumber::new(&serial_bytes).map_err(|e| e.to_string())?;
-    let validity =
-        Validity::from_now(Duration::from_secs(5 * 365 * 86_400)).map_err(|e| e.to_string())?;
     let subject = Name::from_str("CN=Tenpay.com sign,O=wxpay-devices simulator")
         .map_err(|e| e.to_string())?;
     let spki =

@@ -39,6 +39,16 @@ pub enum Fault {
     SignTest,
     /// No `Wechatpay-*` headers, as when a proxy strips them.
     StripHeaders,
+    /// Signed, but without `Request-ID`.
+    NoRequestId,
+    /// Signed, but without `Wechatpay-Signature-Type`.
+    NoSignatureType,
+    /// Device pages answer for another offset than the one asked for (signed).
+    WrongOffset,
+    /// A 302 to another host, unsigned.
+    Redirect,
+    /// A signed answer of 5 MiB.
+    HugeBody,
 }
 
 /// A deliberate fault in `/v3/certificates` answers, to test that forged certificates are refused.
@@ -278,15 +288,12 @@ impl Simulator {
             .clone()
     }
 
-    /// The most device-list requests that arrived in any 1-second window (rule 20000730's
-    /// measure), from the log.
+    /// The most requests (device pages and certificate downloads alike) that arrived in any
+    /// 1-second window (rule 20000730's measure), from the log.
     pub fn busiest_second(&self) -> usize {
         let log = self.log();
-        let times: Vec<Instant> = log
-            .iter()
-            .filter(|r| r.path_and_query.starts_with("/v3/iotmanage/devices"))
-            .map(|r| r.at)
-            .collect();
+        let mut times: Vec<Instant> = log.iter().map(|r| r.at).collect();
+        times.sort();
         (0..times.len())
             .map(|i| {
                 times[i..]
@@ -318,6 +325,25 @@ impl Simulator {
                 serial: serial.clone(),
                 key: fresh.platform_key,
                 pem: fresh.platform_cert_pem,
+            });
+        Ok(serial)
+    }
+
+    /// Issues a platform certificate that has already expired, with a new key; responses are
+    /// signed with it from now on (a clock gone wrong at WeChat Pay, or a stale download).
+    pub fn rotate_to_expired_certificate(&self) -> Result<String, String> {
+        let key =
+            rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
+        let pem = super::keys::expired_certificate(&key)?;
+        let serial = crate::wechatpay::certificates::parse_certificate(pem.as_bytes())?.serial;
+        self.inner
+            .certs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PlatformCert {
+                serial: serial.clone(),
+                key: crate::wechatpay::keys::MerchantKey::from_key(key),
+                pem,
             });
         Ok(serial)
     }
@@ -524,16 +550,28 @@ impl Simulator {
             Fault::SignTest => signature = format!("WECHATPAY/SIGNTEST/{signature}"),
             _ => {}
         }
+        if fault == Fault::Redirect {
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut().insert(
+                "location",
+                HeaderValue::from_static("https://api.mch.weixin.qq.com.evil.example/v3/"),
+            );
+            return r;
+        }
         let mut response = (status, body).into_response();
         let h = response.headers_mut();
         h.insert("content-type", HeaderValue::from_static("application/json"));
-        h.insert("request-id", header_value(&self.request_id()));
+        if fault != Fault::NoRequestId {
+            h.insert("request-id", header_value(&self.request_id()));
+        }
         if fault != Fault::StripHeaders {
             h.insert("wechatpay-timestamp", header_value(&timestamp.to_string()));
             h.insert("wechatpay-nonce", header_value(&nonce));
             h.insert("wechatpay-serial", header_value(&serial));
             h.insert("wechatpay-signature", header_value(&signature));
-            h.insert("wechatpay-signature-type", HeaderValue::from_static(SCHEME));
+            if fault != Fault::NoSignatureType {
+                h.insert("wechatpay-signature-type", HeaderValue::from_static(SCHEME));
+            }
         }
         response
     }
@@ -661,8 +699,14 @@ async fn list_devices(
         );
     }
     let devices = sim.list_for_next_page();
-    let page = page_of(&devices, offset, limit, &options);
-    let body = serde_json::to_vec(&page).expect("serialisable");
+    let mut page = page_of(&devices, offset, limit, &options);
+    if options.fault == Fault::WrongOffset {
+        page = page_of(&devices, offset + 1, limit, &options);
+    }
+    let mut body = serde_json::to_vec(&page).expect("serialisable");
+    if options.fault == Fault::HugeBody {
+        body = format!("{{\"data\":[],\"pad\":\"{}\"}}", "x".repeat(5 << 20)).into_bytes();
+    }
     sim.record(arrived, peer.ip(), &pq, 200, None);
     sim.signed(StatusCode::OK, body, requested, options.fault)
 }
@@ -707,9 +751,27 @@ async fn certificates(
     let pq = path_and_query(&uri);
     let requested = requested_serial(&headers);
     let options = sim.options();
-    if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
+    let reply = |status: StatusCode, code: &str, message: String| {
         sim.record(arrived, peer.ip(), &pq, status.as_u16(), Some(code));
-        return sim.error(status, code, message, requested.as_deref());
+        sim.error(status, code, message, requested.as_deref())
+    };
+    // The same limits as the list: the rate per client, then the merchant's daily quota.
+    if !sim.within_rate(peer.ip(), options.per_second_limit, options.rate_window) {
+        return reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            "FREQUENCY_LIMITED",
+            "接口有频率限制: more than 20 requests in 1 s".into(),
+        );
+    }
+    if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
+        return reply(status, code, message);
+    }
+    if !sim.within_daily(options.daily_limit) {
+        return reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            "FREQUENCY_LIMITED",
+            "接口有频率限制: daily quota used up".into(),
+        );
     }
     if !options.certificates {
         sim.record(arrived, peer.ip(), &pq, 404, Some("RESOURCE_NOT_EXISTS"));

@@ -97,7 +97,17 @@ mod tests {
         }
         assert_eq!(b.used(), 3);
         let e = b.admit("GET /x").await.unwrap_err();
-        assert!(matches!(e, WxPayError::QuotaExhausted { used: 3, limit: 3, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                WxPayError::QuotaExhausted {
+                    used: 3,
+                    limit: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(b.used(), 3, "a refused request is not counted");
     }
 }

@@ -1,14 +1,26 @@
-//! One full sync: page 0 gives `total_count`; the other pages are fetched several at a time
-//! (so latency does not cut throughput) under the rate limiter; `SYSTEM_ERROR`, timeouts and
-//! transport errors retry the same page with exponential backoff and jitter; `FREQUENCY_LIMITED`
-//! backs the limiter off; anything else stops the sync. Pages already fetched by a failed sync are
-//! reused from a short-lived cache. Devices are de-duplicated by `device_sn`.
+//! One full sync (docs/sync.md). A pass reads the list page by page: page 0 first (its
+//! `total_count` says how many pages follow), then the rest several at a time (so latency does
+//! not cut throughput), until a page is shorter than the limit, the reported total is reached
+//! or `links.next` says there is no more. Without `total_count`, pages are asked for a window at
+//! a time until a short one.
+//!
+//! A pass is complete when the distinct devices it read are as many as the list held when its
+//! last page was read, nothing was read twice, and the size did not change while it ran. A list
+//! that changed during the pass (devices removed shift later ones into pages already read, and
+//! are missed; devices added shift them the other way, and are read twice) is read again, up
+//! to `repair_passes` more times; a list that never settles is kept, marked incomplete.
+//!
+//! Every request goes through the request budget (rate limiter and quota ledger) in the client;
+//! before each, the sync checks that it stays within the share of the daily quota it may use.
+//! `SYSTEM_ERROR`, timeouts and transport errors retry the same page with exponential backoff
+//! and jitter; `FREQUENCY_LIMITED` also slows the limiter down; anything else stops the sync.
+//! Pages read by a failed sync are reused from a short-lived cache by the next attempt.
 
+use super::budget::RequestBudget;
 use super::error::SyncError;
-use super::limiter::RateLimiter;
 use crate::model::{Device, DevicePage};
 use crate::wechatpay::client::WxPayClient;
-use crate::wechatpay::error::{ApiCode, WxPayError};
+use crate::wechatpay::error::ApiCode;
 use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
 use std::collections::HashSet;
@@ -18,6 +30,19 @@ use std::time::Duration;
 
 pub const PAGE_SIZE: u64 = 100;
 
+/// What a [`PageObserver`] calls: the page's offset and the page.
+pub type ObservePage = dyn Fn(u64, &DevicePage) + Send + Sync;
+
+/// Called with each page as it arrives (a seam for tests and progress observers).
+#[derive(Clone)]
+pub struct PageObserver(pub Arc<ObservePage>);
+
+impl std::fmt::Debug for PageObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageObserver")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct FetchConfig {
     /// Pages in flight at once.
@@ -26,6 +51,9 @@ pub struct FetchConfig {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Passes over the whole list after the first, when the first does not add up.
+    pub repair_passes: u32,
+    pub observer: Option<PageObserver>,
 }
 
 impl Default for FetchConfig {
@@ -37,6 +65,8 @@ impl Default for FetchConfig {
             max_attempts: 6,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(8),
+            repair_passes: 2,
+            observer: None,
         }
     }
 }
@@ -79,104 +109,242 @@ pub fn page_cache(ttl: Duration) -> PageCache {
 #[derive(Debug)]
 pub struct Fetched {
     pub devices: Vec<Device>,
+    /// `total_count` as the first page of the pass kept reported it.
     pub total_count: Option<u64>,
     pub received: usize,
     pub duplicates: usize,
+    /// The list's size when the pass kept ended (the last page's offset and length).
+    pub expected: u64,
+    /// Whether the devices kept are as many as that size (see the module's comment).
+    pub complete: bool,
+    /// Requests spent on passes after the first.
+    pub repair_requests: u64,
 }
 
 /// Everything one sync needs.
 pub struct Fetcher<'a> {
     pub client: &'a WxPayClient,
-    pub limiter: &'a RateLimiter,
+    pub budget: &'a RequestBudget,
     pub pages: &'a PageCache,
     pub config: &'a FetchConfig,
     pub progress: &'a Progress,
-    /// Called once per request sent (the quota ledger).
-    pub on_request: &'a (dyn Fn() + Send + Sync),
-    /// Requests this sync may send; a list that needs more is refused after its first page.
-    pub budget: u64,
+    /// The most requests the last 24 h may hold after any request of this sync (the daily
+    /// limit, less the reserve for an automatic sync).
+    pub ceiling: u64,
 }
 
-impl Fetcher<'_> {
-    /// Fetches the whole list.
-    pub async fn fetch_all(&self) -> Result<Fetched, SyncError> {
-        let first = self.page(0).await?;
-        let total_count = first.total_count;
-        let pages_total = match total_count {
-            Some(t) => t.div_ceil(PAGE_SIZE).max(1),
-            None => 1,
-        };
-        let sent = self.progress.requests.load(Ordering::Relaxed);
-        if pages_total > self.budget.max(sent) {
-            return Err(SyncError::Quota {
-                needed: pages_total,
-                used: 0,
-                ceiling: self.budget,
-                retry_in_secs: None,
-            });
-        }
-        self.progress
-            .pages_total
-            .store(pages_total, Ordering::Relaxed);
-        let mut pages: Vec<Arc<DevicePage>> = vec![first];
-        if total_count.is_some() && pages_total > 1 {
-            let rest: Vec<Arc<DevicePage>> = futures::stream::iter(1..pages_total)
-                .map(|i| self.page(i * PAGE_SIZE))
-                .buffered(self.config.concurrency.max(1))
-                .try_collect()
-                .await?;
-            pages.extend(rest);
-        }
-        // Without total_count, or if the list grew during the sync: follow `links.next` until an
-        // empty page or the last page.
-        let mut offset = pages_total * PAGE_SIZE;
-        while let Some(last) = pages.last() {
-            let more = !last.data.is_empty() && last.links.as_ref().is_some_and(|l| l.has_next());
-            if !more {
-                break;
-            }
-            self.progress.pages_total.fetch_add(1, Ordering::Relaxed);
-            pages.push(self.page(offset).await?);
-            offset += PAGE_SIZE;
-        }
+/// One reading of the whole list.
+struct Pass {
+    pages: Vec<Arc<DevicePage>>,
+    /// `total_count` on page 0.
+    first_total: Option<u64>,
+}
 
-        let received: usize = pages.iter().map(|p| p.data.len()).sum();
+/// A device's identity for de-duplication: its serial, unless it has none (absent or blank).
+fn serial(d: &Device) -> Option<&str> {
+    d.device_sn
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl Pass {
+    /// The list's size when the last page was read: the total an empty last page reports, or
+    /// where the last page with devices ends.
+    fn end(&self) -> u64 {
+        if let Some(t) = self
+            .pages
+            .last()
+            .filter(|p| p.data.is_empty())
+            .and_then(|p| p.total_count)
+        {
+            return t;
+        }
+        self.pages
+            .iter()
+            .rev()
+            .find(|p| !p.data.is_empty())
+            .map(|p| p.offset.unwrap_or(0) + p.data.len() as u64)
+            .unwrap_or(0)
+    }
+
+    /// The devices read, each once (devices without a serial are all kept), and how many
+    /// were read twice.
+    fn devices(&self) -> (Vec<Device>, usize, usize) {
+        let received: usize = self.pages.iter().map(|p| p.data.len()).sum();
         let mut seen = HashSet::with_capacity(received);
         let mut devices = Vec::with_capacity(received);
-        for page in &pages {
-            for d in &page.data {
-                // A device without a serial cannot be a duplicate we can recognise: keep it.
-                if d.device_sn
-                    .as_ref()
-                    .is_none_or(|sn| seen.insert(sn.clone()))
-                {
-                    devices.push(d.clone());
-                }
+        for d in self.pages.iter().flat_map(|p| &p.data) {
+            if serial(d).is_none_or(|sn| seen.insert(sn.to_string())) {
+                devices.push(d.clone());
             }
         }
         let duplicates = received - devices.len();
-        Ok(Fetched {
-            devices,
-            total_count,
-            received,
-            duplicates,
-        })
+        (devices, received, duplicates)
     }
 
-    /// One page, from the cache or from the API with retries.
-    async fn page(&self, offset: u64) -> Result<Arc<DevicePage>, WxPayError> {
-        if let Some(p) = self.pages.get(&offset).await {
-            self.progress.pages_done.fetch_add(1, Ordering::Relaxed);
-            return Ok(p);
+    /// Whether this pass read exactly the list as it was at its end (module comment).
+    fn adds_up(&self, devices: usize, duplicates: usize) -> bool {
+        let end = self.end();
+        duplicates == 0
+            && devices as u64 == end
+            && self.first_total.is_none_or(|t| t == end)
+            // Every page but the last is full: a short page in the middle means the list
+            // shrank under the pass.
+            && self.pages[..self.pages.len().saturating_sub(1)]
+                .iter()
+                .all(|p| p.data.len() as u64 == PAGE_SIZE)
+    }
+}
+
+impl Fetcher<'_> {
+    /// Fetches the whole list, repairing a pass that does not add up.
+    pub async fn fetch_all(&self) -> Result<Fetched, SyncError> {
+        let mut pass = self.pass(true).await?;
+        let first_pass_requests = self.progress.requests.load(Ordering::Relaxed);
+        let mut attempt = 0;
+        loop {
+            let (devices, received, duplicates) = pass.devices();
+            let complete = pass.adds_up(devices.len(), duplicates);
+            if complete || attempt >= self.config.repair_passes {
+                if !complete {
+                    tracing::warn!(
+                        devices = devices.len(),
+                        expected = pass.end(),
+                        passes = attempt + 1,
+                        "the list kept changing during the sync: kept the last pass, marked incomplete"
+                    );
+                }
+                return Ok(Fetched {
+                    expected: pass.end(),
+                    total_count: pass.first_total,
+                    received,
+                    duplicates,
+                    complete,
+                    devices,
+                    repair_requests: self.progress.requests.load(Ordering::Relaxed)
+                        - first_pass_requests,
+                });
+            }
+            attempt += 1;
+            tracing::info!(
+                devices = devices.len(),
+                duplicates,
+                expected = pass.end(),
+                first_total = pass.first_total,
+                attempt,
+                "the list changed during the sync: reading it again"
+            );
+            pass = self.pass(false).await?;
+        }
+    }
+
+    /// One pass over the list. `cached`: pages a failed sync read recently may be reused.
+    async fn pass(&self, cached: bool) -> Result<Pass, SyncError> {
+        let first = self.page(0, cached).await?;
+        let first_total = first.total_count;
+        let mut pages = vec![first];
+        if let Some(total) = first_total {
+            let count = total.div_ceil(PAGE_SIZE).max(1);
+            self.add_to_plan(count);
+            // Refuse a list this sync cannot afford before asking for the rest of it.
+            let left = self.ceiling.saturating_sub(self.budget.used());
+            if count - 1 > left {
+                return Err(SyncError::Quota {
+                    needed: count,
+                    used: self.budget.used(),
+                    ceiling: self.ceiling,
+                    retry_in_secs: None,
+                });
+            }
+            if pages[0].data.len() as u64 == PAGE_SIZE && count > 1 {
+                let rest: Vec<Arc<DevicePage>> = futures::stream::iter(1..count)
+                    .map(|i| self.page(i * PAGE_SIZE, cached))
+                    .buffered(self.config.concurrency.max(1))
+                    .try_collect()
+                    .await?;
+                pages.extend(rest);
+            }
+        } else {
+            self.add_to_plan(1);
+            // No size given: pages a window at a time until a short one, the window doubling
+            // from one page up to `concurrency` (a short list wastes few requests past its
+            // end, a long one soon goes at full speed).
+            let mut window = 1u64;
+            while pages
+                .last()
+                .is_some_and(|p| p.data.len() as u64 == PAGE_SIZE)
+            {
+                let next = pages.len() as u64;
+                self.add_to_plan(window);
+                let batch: Vec<Arc<DevicePage>> = futures::stream::iter(next..next + window)
+                    .map(|i| self.page(i * PAGE_SIZE, cached))
+                    .buffered(window as usize)
+                    .try_collect()
+                    .await?;
+                let short = batch
+                    .iter()
+                    .position(|p| (p.data.len() as u64) < PAGE_SIZE)
+                    .map(|i| i + 1)
+                    .unwrap_or(batch.len());
+                pages.extend(batch.into_iter().take(short));
+                window = (window * 2).min(self.config.concurrency.max(1) as u64);
+            }
+        }
+        // The list may have grown past the pages planned: follow it until it ends. A full last
+        // page ends the list only when the answer says so (`links.next` empty, or the total
+        // reached); otherwise ask for the next one.
+        while let Some(last) = pages.last() {
+            let len = last.data.len() as u64;
+            let end = last.offset.unwrap_or(0) + len;
+            let says_last = match (&last.links, first_total) {
+                (Some(links), _) if links.next.is_some() => !links.has_next(),
+                (_, Some(total)) => end >= total,
+                _ => false,
+            };
+            if len < PAGE_SIZE || says_last {
+                break;
+            }
+            self.add_to_plan(1);
+            pages.push(self.page(end, false).await?);
+        }
+        Ok(Pass { pages, first_total })
+    }
+
+    fn add_to_plan(&self, pages: u64) {
+        self.progress
+            .pages_total
+            .fetch_add(pages, Ordering::Relaxed);
+    }
+
+    /// One page, from the cache or from the API with retries, within this sync's quota.
+    async fn page(&self, offset: u64, cached: bool) -> Result<Arc<DevicePage>, SyncError> {
+        if cached {
+            if let Some(p) = self.pages.get(&offset).await {
+                self.progress.pages_done.fetch_add(1, Ordering::Relaxed);
+                return Ok(p);
+            }
         }
         let mut attempt = 0;
         loop {
-            self.limiter.acquire().await;
-            (self.on_request)();
+            let used = self.budget.used();
+            if used >= self.ceiling {
+                return Err(SyncError::Quota {
+                    needed: 1,
+                    used,
+                    ceiling: self.ceiling,
+                    retry_in_secs: None,
+                });
+            }
             self.progress.requests.fetch_add(1, Ordering::Relaxed);
             let error = match self.client.list_devices(offset, PAGE_SIZE).await {
-                Ok(page) => {
+                Ok(mut page) => {
+                    // The client checked that an offset given is the one asked for.
+                    page.offset = Some(offset);
                     let page = Arc::new(page);
+                    if let Some(observe) = &self.config.observer {
+                        (observe.0)(offset, &page);
+                    }
                     self.pages.insert(offset, page.clone()).await;
                     self.progress.pages_done.fetch_add(1, Ordering::Relaxed);
                     return Ok(page);
@@ -185,11 +353,11 @@ impl Fetcher<'_> {
             };
             if error.code() == Some(&ApiCode::FrequencyLimited) {
                 self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
-                self.limiter.back_off().await;
+                self.budget.back_off().await;
             }
             attempt += 1;
             if !error.is_retryable() || attempt >= self.config.max_attempts {
-                return Err(error);
+                return Err(error.into());
             }
             self.progress.retries.fetch_add(1, Ordering::Relaxed);
             crate::metrics::get()
@@ -228,5 +396,61 @@ mod tests {
         }
         let many: HashSet<u128> = (0..20).map(|_| backoff(&c, 3).as_nanos()).collect();
         assert!(many.len() > 1, "jitter varies");
+    }
+
+    fn page(offset: u64, sns: &[&str], total: Option<u64>) -> Arc<DevicePage> {
+        Arc::new(DevicePage {
+            data: sns
+                .iter()
+                .map(|s| Device {
+                    device_sn: (!s.is_empty()).then(|| s.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            offset: Some(offset),
+            limit: Some(PAGE_SIZE),
+            total_count: total,
+            links: None,
+        })
+    }
+
+    #[test]
+    fn a_pass_adds_up_only_when_count_size_and_pages_agree() {
+        let full: Vec<String> = (0..100).map(|i| format!("A{i}")).collect();
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let pass = |pages: Vec<Arc<DevicePage>>, total| Pass {
+            pages,
+            first_total: total,
+        };
+        let ok = pass(
+            vec![page(0, &full, Some(102)), page(100, &["B", "C"], None)],
+            Some(102),
+        );
+        let (d, _, dup) = ok.devices();
+        assert!(ok.adds_up(d.len(), dup));
+        // The size changed between the first page and the last.
+        let grew = pass(
+            vec![page(0, &full, Some(101)), page(100, &["B", "C"], None)],
+            Some(101),
+        );
+        let (d, _, dup) = grew.devices();
+        assert!(!grew.adds_up(d.len(), dup));
+        // A device read twice.
+        let twice = pass(
+            vec![page(0, &full, Some(102)), page(100, &["A99", "C"], None)],
+            Some(102),
+        );
+        let (d, _, dup) = twice.devices();
+        assert_eq!(dup, 1);
+        assert!(!twice.adds_up(d.len(), dup));
+        // Devices without a serial are each a device.
+        let blank = pass(vec![page(0, &["", "", "X"], Some(3))], Some(3));
+        let (d, _, dup) = blank.devices();
+        assert_eq!((d.len(), dup), (3, 0));
+        assert!(blank.adds_up(d.len(), dup));
+        // A short page in the middle.
+        let short = pass(vec![page(0, &["A"], None), page(100, &["B"], None)], None);
+        let (d, _, dup) = short.devices();
+        assert!(!short.adds_up(d.len(), dup));
     }
 }

@@ -8,9 +8,12 @@
 //! - Once the snapshot is due, it is still served (marked stale) while one background refresh
 //!   runs. A failed sync never replaces the last good snapshot, and is remembered briefly (moka,
 //!   30 s) so a burst of page views does not start a burst of syncs.
-//! - Every request is counted in the quota ledger; the last good snapshot and the ledger are
-//!   saved in the data directory and loaded at start.
+//! - Every request to WeChat Pay, certificate downloads included, passes the one request budget
+//!   (rate limiter and quota ledger), which the service installs in the client; the last good
+//!   snapshot and the ledger are saved in the data directory and loaded at start.
+//! - A sync that panics still ends: its slot is freed and its error shown.
 
+use super::budget::RequestBudget;
 use super::error::SyncError;
 use super::fetch::{page_cache, FetchConfig, Fetcher, PageCache, Progress, PAGE_SIZE};
 use super::limiter::RateLimiter;
@@ -20,6 +23,7 @@ use crate::api::{ErrorInfo, SyncStatus};
 use crate::clock::unix_now;
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -99,9 +103,10 @@ pub struct SyncService {
     snapshot_path: Option<PathBuf>,
     fresh: moka::future::Cache<(), Fresh>,
     failures: moka::future::Cache<(), Arc<SyncError>>,
-    inflight: tokio::sync::Mutex<Option<SharedSync>>,
-    limiter: RateLimiter,
-    ledger: Mutex<QuotaLedger>,
+    /// The sync running, which callers share. A plain mutex: it is cleared by a guard when the
+    /// sync ends, panics included.
+    inflight: Mutex<Option<SharedSync>>,
+    budget: Arc<RequestBudget>,
     pages: PageCache,
     progress: Progress,
     state: Mutex<State>,
@@ -132,6 +137,12 @@ impl SyncService {
             Some(d) => QuotaLedger::load(&d.join(format!("ledger-{slug}.json")), &source),
             None => QuotaLedger::in_memory(&source),
         };
+        let budget = Arc::new(RequestBudget::new(
+            RateLimiter::for_wechatpay(),
+            ledger,
+            settings.daily_limit,
+        ));
+        client.set_gate(budget.clone());
         Arc::new(SyncService {
             client,
             demo,
@@ -144,9 +155,8 @@ impl SyncService {
                 .max_capacity(1)
                 .time_to_live(settings.failure_memory.max(Duration::from_millis(1)))
                 .build(),
-            inflight: tokio::sync::Mutex::new(None),
-            limiter: RateLimiter::for_wechatpay(),
-            ledger: Mutex::new(ledger),
+            inflight: Mutex::new(None),
+            budget,
             pages: page_cache(settings.page_cache_ttl),
             progress: Progress::default(),
             state: Mutex::new(State::default()),
@@ -202,8 +212,8 @@ impl SyncService {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_ledger(&self) -> std::sync::MutexGuard<'_, QuotaLedger> {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_inflight(&self) -> std::sync::MutexGuard<'_, Option<SharedSync>> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The snapshot to answer a view from. Cold: waits for the first sync. Due: serves the last
@@ -280,7 +290,7 @@ impl SyncService {
             }
         }
         let cost = sync_cost(self.known_devices());
-        let used = self.lock_ledger().used(unix_now());
+        let used = self.budget.used();
         if used + cost > self.settings.daily_limit {
             return Some(format!(
                 "the daily quota is used up ({used} of {} requests in 24 h)",
@@ -291,10 +301,7 @@ impl SyncService {
     }
 
     fn progress_running(&self) -> bool {
-        self.inflight
-            .try_lock()
-            .map(|g| g.is_some())
-            .unwrap_or(true)
+        self.lock_inflight().is_some()
     }
 
     fn known_devices(&self) -> usize {
@@ -330,12 +337,35 @@ impl SyncService {
     /// Joins the running sync or starts one. `manual` syncs may use the reserve.
     async fn sync(self: &Arc<Self>, manual: bool) -> SyncResult {
         let shared = {
-            let mut inflight = self.inflight.lock().await;
+            let mut inflight = self.lock_inflight();
             match inflight.as_ref() {
                 Some(running) => running.clone(),
                 None => {
                     let me = self.clone();
-                    let task = tokio::spawn(async move { me.run(manual).await });
+                    let task = tokio::spawn(async move {
+                        // Whatever happens inside, the slot is freed and the outcome recorded.
+                        let outcome = AssertUnwindSafe(me.clone().run(manual))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|panic| {
+                                let what = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_else(|| "no message".into());
+                                Err(Arc::new(SyncError::Internal(format!(
+                                    "the sync stopped on an internal error ({what})"
+                                ))))
+                            });
+                        if let Err(e) = &outcome {
+                            me.record_failure(e).await;
+                        }
+                        if let Err(e) = me.budget.save() {
+                            tracing::warn!(error = %e, "could not save the request ledger");
+                        }
+                        *me.lock_inflight() = None;
+                        outcome
+                    });
                     let fut: SharedSync = async move {
                         task.await
                             .unwrap_or_else(|e| Err(Arc::new(SyncError::Internal(e.to_string()))))
@@ -399,31 +429,27 @@ impl SyncService {
                 }
                 Ok(snapshot)
             }
-            Err(e) => {
-                let e = Arc::new(e);
-                crate::metrics::get()
-                    .syncs_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "sync failed");
-                self.failures.insert((), e.clone()).await;
-                self.lock_state().last_error = Some(ErrorInfo {
-                    message: e.to_string(),
-                    advice: e.advice(),
-                    request_id: e.request_id().map(str::to_string),
-                    at: unix_now(),
-                });
-                Err(e)
-            }
+            Err(e) => Err(Arc::new(e)),
         };
-        if let Err(e) = self.lock_ledger().save(unix_now()) {
-            tracing::warn!(error = %e, "could not save the request ledger");
-        }
-        *self.inflight.lock().await = None;
         result
     }
 
+    /// A sync that failed: counted, logged, remembered briefly, shown in the status bar.
+    async fn record_failure(&self, e: &Arc<SyncError>) {
+        crate::metrics::get()
+            .syncs_failed
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %e, "sync failed");
+        self.failures.insert((), e.clone()).await;
+        self.lock_state().last_error = Some(ErrorInfo {
+            message: e.to_string(),
+            advice: e.advice(),
+            request_id: e.request_id().map(str::to_string),
+            at: unix_now(),
+        });
+    }
+
     async fn fetch(&self, manual: bool) -> Result<Snapshot, SyncError> {
-        let now = unix_now();
         let ceiling = if manual {
             self.settings.daily_limit
         } else {
@@ -431,15 +457,10 @@ impl SyncService {
                 .daily_limit
                 .saturating_sub(self.settings.reserve)
         };
-        let (used, estimate) = {
-            let ledger = self.lock_ledger();
-            let estimate = sync_cost(self.known_devices());
-            (ledger.used(now), estimate)
-        };
+        let used = self.budget.used();
+        let estimate = sync_cost(self.known_devices());
         if used + estimate > ceiling {
-            let retry_in_secs = self
-                .lock_ledger()
-                .seconds_until_room(now, estimate, ceiling);
+            let retry_in_secs = self.budget.seconds_until_room(estimate, ceiling);
             return Err(SyncError::Quota {
                 needed: estimate,
                 used,
@@ -448,24 +469,20 @@ impl SyncService {
             });
         }
         self.progress.reset();
-        let on_request = || self.lock_ledger().record(unix_now(), 1);
         let fetcher = Fetcher {
             client: &self.client,
-            limiter: &self.limiter,
+            budget: &self.budget,
             pages: &self.pages,
             config: &self.settings.fetch,
             progress: &self.progress,
-            on_request: &on_request,
-            budget: ceiling - used,
+            ceiling,
         };
         let fetched = fetcher.fetch_all().await.map_err(|e| match e {
-            SyncError::Quota { needed, .. } => SyncError::Quota {
+            SyncError::Quota { needed, used, .. } => SyncError::Quota {
                 needed,
                 used,
                 ceiling,
-                retry_in_secs: self
-                    .lock_ledger()
-                    .seconds_until_room(unix_now(), needed, ceiling),
+                retry_in_secs: self.budget.seconds_until_room(needed, ceiling),
             },
             other => other,
         })?;
@@ -478,18 +495,21 @@ impl SyncService {
             received: fetched.received,
             duplicates: fetched.duplicates,
             requests: self.progress.requests.load(Ordering::Relaxed),
+            complete: fetched.complete,
+            expected: Some(fetched.expected),
+            repair_requests: fetched.repair_requests,
             devices: Arc::new(fetched.devices),
         })
     }
 
     /// Requests sent in the last 24 h.
     pub fn requests_24h(&self) -> u64 {
-        self.lock_ledger().used(unix_now())
+        self.budget.used()
     }
 
     /// Saves the ledger (at shutdown).
     pub fn flush(&self) {
-        if let Err(e) = self.lock_ledger().save(unix_now()) {
+        if let Err(e) = self.budget.save() {
             tracing::warn!(error = %e, "could not save the request ledger");
         }
     }
@@ -518,6 +538,8 @@ impl SyncService {
             fresh,
             devices,
             total_count: snap.as_ref().and_then(|s| s.total_count),
+            complete: snap.as_ref().is_none_or(|s| s.complete),
+            expected: snap.as_ref().and_then(|s| s.expected),
             duplicates: snap.as_ref().map(|s| s.duplicates).unwrap_or(0),
             requests_24h: self.requests_24h(),
             daily_limit: self.settings.daily_limit,

@@ -26,7 +26,21 @@ pub struct Snapshot {
     pub duplicates: usize,
     /// Requests the sync sent (retries included).
     pub requests: u64,
+    /// Whether the devices held are as many as the list held at the end of the sync
+    /// (docs/sync.md); `false`: kept anyway, and shown as "N of M devices".
+    #[serde(default = "yes")]
+    pub complete: bool,
+    /// The list's size as the API reported it at the end of the sync.
+    #[serde(default)]
+    pub expected: Option<u64>,
+    /// Requests spent reading the list again because it changed during the sync.
+    #[serde(default)]
+    pub repair_requests: u64,
     pub devices: Arc<Vec<Device>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Snapshot {
@@ -39,18 +53,30 @@ impl Snapshot {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// crash leaves either the old file or the new one.
+/// crash leaves either the old file or the new one; the directory is synced after the rename,
+/// so the new name survives a power cut. The file is readable by its owner only (0600): it
+/// holds the merchant's device list.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // A leftover from a crash keeps its old mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    #[cfg(unix)]
+    std::fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all()?;
+    Ok(())
 }
 
 pub fn save(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
@@ -94,6 +120,9 @@ mod tests {
             received: 3,
             duplicates: 1,
             requests: 1,
+            complete: true,
+            expected: Some(3),
+            repair_requests: 0,
             devices: Arc::new(vec![
                 Device {
                     device_sn: Some("A".into()),

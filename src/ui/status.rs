@@ -130,6 +130,19 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
                 </div>
             }
             .into_any())
+        } else if !s.complete && s.synced_at.is_some() {
+            let lang = use_lang();
+            let expected = s.expected.unwrap_or(s.devices as u64) as usize;
+            Some(view! {
+                <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="incomplete">
+                    {lang.incomplete(
+                        &crate::ui::format::thousands(s.devices),
+                        &crate::ui::format::thousands(expected),
+                        s.devices == expected,
+                    )}
+                </div>
+            }
+            .into_any())
         } else if !s.fresh && s.synced_at.is_some() && !s.running {
             Some(view! {
                 <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="stale">

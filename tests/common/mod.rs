@@ -30,6 +30,11 @@ pub fn fast_retries() -> SyncSettings {
     }
 }
 
+/// The access guard of a dashboard bound to `addr` with no extra host names or proxies.
+pub fn guard(addr: std::net::SocketAddr) -> Arc<wxpay_devices::guard::AccessGuard> {
+    Arc::new(wxpay_devices::guard::AccessGuard::new(addr, &[], &[]).unwrap())
+}
+
 /// A simulator on a loopback port and a sync service that reads it.
 pub async fn setup(
     options: SimulatorOptions,
@@ -43,11 +48,12 @@ pub async fn setup(
     (sim, service)
 }
 
-/// Serves `router` on a loopback port; returns its base URL.
-pub async fn serve(router: axum::Router) -> String {
+/// Serves the router `make` builds for the address bound (a loopback port); returns the base
+/// URL.
+pub async fn serve(make: impl FnOnce(std::net::SocketAddr) -> axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = make(addr).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     format!("http://{addr}")
 }
