@@ -111,6 +111,59 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
     );
 }
 
+/// A sync during which the merchant's list changes: 50 devices removed after 60 pages, 50
+/// added after 120. It must end with exactly the list as it then is.
+async fn sync_with_changes(keys: &SimKeys, devices: usize) {
+    let options = SimulatorOptions {
+        devices,
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    };
+    let (sim, service) = service_over(keys, options, None, "bench").await;
+    sim.change_list_after(60, |list| {
+        let step = list.len() / 50;
+        let mut i = 0;
+        list.retain(|_| {
+            i += 1;
+            !(i % step == 0 && i / step <= 50)
+        });
+    });
+    sim.change_list_after(120, |list| {
+        let step = list.len() / 50;
+        for k in 0..50 {
+            list.insert(
+                k * step,
+                wxpay_devices::model::Device {
+                    device_sn: Some(format!("NEW{k:04}")),
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    let start = Instant::now();
+    let snap = service.snapshot().await.unwrap().snapshot;
+    let took = start.elapsed();
+    let log = sim.log();
+    let limited = log.iter().filter(|r| r.status == 429).count();
+    let sns = |d: &[wxpay_devices::model::Device]| -> Vec<Option<String>> {
+        d.iter().map(|d| d.device_sn.clone()).collect()
+    };
+    let exact = sns(&snap.devices) == sns(&sim.devices());
+    println!(
+        "sync {devices} devices, 150 ms latency, 50 removed and 50 added during the sync: {:.2} s, {} requests ({} of them reading the list again), {limited} × 429, busiest second {} requests, {} devices, exactly the final list: {exact}, complete: {}",
+        took.as_secs_f64(),
+        log.len(),
+        snap.repair_requests,
+        sim.busiest_second(),
+        snap.devices.len(),
+        snap.complete,
+    );
+    assert!(exact, "the snapshot is the list as it ended");
+    assert!(snap.complete);
+    assert_eq!(limited, 0);
+    assert!(sim.busiest_second() <= 20);
+}
+
 async fn cold_views(keys: &SimKeys) {
     let n = 5_000;
     let options = SimulatorOptions {
@@ -299,6 +352,7 @@ fn main() {
         } else {
             sync_run(&keys, 20_000, 0.0).await;
             sync_run(&keys, 20_000, 0.02).await;
+            sync_with_changes(&keys, 20_000).await;
         }
         cold_views(&keys).await;
     });

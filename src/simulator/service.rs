@@ -645,43 +645,105 @@ fn paging(query: Option<&str>) -> Result<(u64, u64), String> {
     Ok((limit, offset))
 }
 
-async fn list_devices(
-    State(sim): State<Simulator>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    OriginalUri(uri): OriginalUri,
+/// A request to one of the API's endpoints, as the simulator takes it in: who sent it, when it
+/// arrived, what it asked for, and the simulator's knobs at that moment.
+struct Incoming {
+    sim: Simulator,
+    arrived: Instant,
+    client: IpAddr,
+    path_and_query: String,
+    query: Option<String>,
+    /// The request's `Wechatpay-Serial`: which key it wants answers signed with.
+    requested_serial: Option<String>,
     headers: HeaderMap,
-) -> Response {
-    let arrived = Instant::now();
-    let pq = path_and_query(&uri);
-    let options = sim.options();
-    let requested = requested_serial(&headers);
-    let requested = requested.as_deref();
-    let reply = |status: StatusCode, code: &str, message: String| {
-        sim.record(arrived, peer.ip(), &pq, status.as_u16(), Some(code));
-        sim.error(status, code, message, requested)
-    };
-    // Rule 20000730 applies before authentication, rule 20000731 after it.
-    if !sim.within_rate(peer.ip(), options.per_second_limit, options.rate_window) {
-        return reply(
-            StatusCode::TOO_MANY_REQUESTS,
-            "FREQUENCY_LIMITED",
-            "接口有频率限制: more than 20 requests in 1 s".into(),
+    options: SimulatorOptions,
+}
+
+impl axum::extract::FromRequestParts<Simulator> for Incoming {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        sim: &Simulator,
+    ) -> Result<Self, Self::Rejection> {
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        Ok(Incoming {
+            sim: sim.clone(),
+            arrived: Instant::now(),
+            client: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            path_and_query: path_and_query(&uri),
+            query: uri.query().map(str::to_string),
+            requested_serial: requested_serial(&parts.headers),
+            headers: parts.headers.clone(),
+            options: sim.options(),
+        })
+    }
+}
+
+impl Incoming {
+    /// A signed error answer, logged.
+    fn reply(&self, status: StatusCode, code: &str, message: String) -> Response {
+        self.sim.record(
+            self.arrived,
+            self.client,
+            &self.path_and_query,
+            status.as_u16(),
+            Some(code),
         );
+        self.sim
+            .error(status, code, message, self.requested_serial.as_deref())
     }
-    if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
-        return reply(status, code, message);
+
+    /// The API's checks, in its order: the rate per client (rule 20000730) before
+    /// authentication, the merchant's daily quota (rule 20000731) after it. `Some`: the
+    /// answer refusing the request.
+    fn refusal(&self) -> Option<Response> {
+        let (sim, o) = (&self.sim, &self.options);
+        if !sim.within_rate(self.client, o.per_second_limit, o.rate_window) {
+            return Some(self.reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                "FREQUENCY_LIMITED",
+                "接口有频率限制: more than 20 requests in 1 s".into(),
+            ));
+        }
+        if let Err((status, code, message)) = sim.authenticate(&self.headers, &self.path_and_query)
+        {
+            return Some(self.reply(status, code, message));
+        }
+        if !sim.within_daily(o.daily_limit) {
+            return Some(self.reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                "FREQUENCY_LIMITED",
+                "接口有频率限制: daily quota used up".into(),
+            ));
+        }
+        None
     }
-    if !sim.within_daily(options.daily_limit) {
-        return reply(
-            StatusCode::TOO_MANY_REQUESTS,
-            "FREQUENCY_LIMITED",
-            "接口有频率限制: daily quota used up".into(),
-        );
+
+    /// A successful answer, logged.
+    fn record_ok(&self) {
+        self.sim
+            .record(self.arrived, self.client, &self.path_and_query, 200, None);
     }
-    let (limit, offset) = match paging(uri.query()) {
+}
+
+async fn list_devices(req: Incoming) -> Response {
+    if let Some(refused) = req.refusal() {
+        return refused;
+    }
+    let (sim, options) = (&req.sim, &req.options);
+    let (limit, offset) = match paging(req.query.as_deref()) {
         Ok(p) => p,
         Err(message) => {
-            return reply(
+            return req.reply(
                 StatusCode::BAD_REQUEST,
                 "PARAM_ERROR",
                 format!("参数不合法: {message}"),
@@ -692,23 +754,28 @@ async fn list_devices(
         tokio::time::sleep(options.latency).await;
     }
     if options.failing_offsets.contains(&offset) || sim.inject_error(options.error_rate) {
-        return reply(
+        return req.reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "SYSTEM_ERROR",
             "系统错误".into(),
         );
     }
     let devices = sim.list_for_next_page();
-    let mut page = page_of(&devices, offset, limit, &options);
+    let mut page = page_of(&devices, offset, limit, options);
     if options.fault == Fault::WrongOffset {
-        page = page_of(&devices, offset + 1, limit, &options);
+        page = page_of(&devices, offset + 1, limit, options);
     }
     let mut body = serde_json::to_vec(&page).expect("serialisable");
     if options.fault == Fault::HugeBody {
         body = format!("{{\"data\":[],\"pad\":\"{}\"}}", "x".repeat(5 << 20)).into_bytes();
     }
-    sim.record(arrived, peer.ip(), &pq, 200, None);
-    sim.signed(StatusCode::OK, body, requested, options.fault)
+    req.record_ok();
+    sim.signed(
+        StatusCode::OK,
+        body,
+        req.requested_serial.as_deref(),
+        options.fault,
+    )
 }
 
 /// The page at `offset` of `devices`, as the API answers it.
@@ -741,45 +808,17 @@ fn page_of(devices: &[Device], offset: u64, limit: u64, options: &SimulatorOptio
     }
 }
 
-async fn certificates(
-    State(sim): State<Simulator>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let arrived = Instant::now();
-    let pq = path_and_query(&uri);
-    let requested = requested_serial(&headers);
-    let options = sim.options();
-    let reply = |status: StatusCode, code: &str, message: String| {
-        sim.record(arrived, peer.ip(), &pq, status.as_u16(), Some(code));
-        sim.error(status, code, message, requested.as_deref())
-    };
-    // The same limits as the list: the rate per client, then the merchant's daily quota.
-    if !sim.within_rate(peer.ip(), options.per_second_limit, options.rate_window) {
-        return reply(
-            StatusCode::TOO_MANY_REQUESTS,
-            "FREQUENCY_LIMITED",
-            "接口有频率限制: more than 20 requests in 1 s".into(),
-        );
+async fn certificates(req: Incoming) -> Response {
+    // The same limits as the list: downloads count against the rate and the quota too.
+    if let Some(refused) = req.refusal() {
+        return refused;
     }
-    if let Err((status, code, message)) = sim.authenticate(&headers, &pq) {
-        return reply(status, code, message);
-    }
-    if !sim.within_daily(options.daily_limit) {
-        return reply(
-            StatusCode::TOO_MANY_REQUESTS,
-            "FREQUENCY_LIMITED",
-            "接口有频率限制: daily quota used up".into(),
-        );
-    }
+    let (sim, options) = (&req.sim, &req.options);
     if !options.certificates {
-        sim.record(arrived, peer.ip(), &pq, 404, Some("RESOURCE_NOT_EXISTS"));
-        return sim.error(
+        return req.reply(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_EXISTS",
             "无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥".into(),
-            requested.as_deref(),
         );
     }
     let fault = options.certificate_fault;
@@ -808,7 +847,7 @@ async fn certificates(
                 .collect(),
         }
     };
-    sim.record(arrived, peer.ip(), &pq, 200, None);
+    req.record_ok();
     let body = serde_json::to_vec(&list).expect("serialisable");
     match fault {
         CertificateFault::TamperBody => {

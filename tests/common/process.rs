@@ -60,27 +60,23 @@ impl Proc {
     /// the output so far if it does not come, or if the process ends first.
     pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self
-                .lines
+        let find = |lines: &Mutex<Vec<String>>| {
+            lines
                 .lock()
                 .unwrap()
                 .iter()
                 .find(|l| l.contains(needle))
-            {
-                return l.clone();
+                .cloned()
+        };
+        loop {
+            if let Some(l) = find(&self.lines) {
+                return l;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 // Let the readers take the last lines, then look once more.
                 std::thread::sleep(Duration::from_millis(100));
-                if let Some(l) = self
-                    .lines
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .find(|l| l.contains(needle))
-                {
-                    return l.clone();
+                if let Some(l) = find(&self.lines) {
+                    return l;
                 }
                 panic!(
                     "the process ended ({status}) before printing {needle:?}:\n{}",
