@@ -1,5 +1,6 @@
 //! The server functions the browser calls, and the types they return. Their bodies run on the
-//! server only; the browser gets a typed stub that calls them over HTTP.
+//! server only; the browser gets a typed stub that calls them over HTTP, at a fixed path
+//! (`/api/<name>`: the endpoints are named, so their URLs do not change between builds).
 
 use crate::model::Device;
 use crate::query::{Facet, FacetValue, Filter, GroupBy, GroupCount};
@@ -74,7 +75,7 @@ fn state() -> Result<crate::server::AppState, ServerFnError> {
 }
 
 /// The grid's view for a query string (the page URL's, without `?`).
-#[server(input = Json)]
+#[server(input = Json, endpoint = "load_view")]
 pub async fn load_view(query: String) -> Result<DeviceView, ServerFnError> {
     use axum::http::StatusCode;
     if query.len() > MAX_QUERY_BYTES {
@@ -90,7 +91,7 @@ pub async fn load_view(query: String) -> Result<DeviceView, ServerFnError> {
 }
 
 /// Sub-merchants matching `text` (id prefix or name), counted within the view's other filters.
-#[server(input = Json)]
+#[server(input = Json, endpoint = "find_sub_merchants")]
 pub async fn find_sub_merchants(
     query: String,
     text: String,
@@ -108,13 +109,13 @@ pub async fn find_sub_merchants(
 }
 
 /// The sync engine's state, for the status bar.
-#[server]
+#[server(endpoint = "current_sync_status")]
 pub async fn current_sync_status() -> Result<SyncStatus, ServerFnError> {
     Ok(state()?.sync.status())
 }
 
 /// Starts a refresh now, if allowed (once a minute, within the quota).
-#[server]
+#[server(endpoint = "refresh_now")]
 pub async fn refresh_now() -> Result<(), ServerFnError> {
     state()?
         .sync

@@ -221,7 +221,10 @@ pub fn router_with_limits(
     let routes = generate_route_list(App);
     let headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // No referrer leaves the dashboard; within it, forms keep their real `Origin` (under
+        // `no-referrer` a browser sends `Origin: null` with a form POST, which the access
+        // guard must refuse as foreign).
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         // Pages rendered by Leptos set their own policy, with the nonce of their inline scripts.
         (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),

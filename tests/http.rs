@@ -243,7 +243,7 @@ async fn pages_carry_security_headers_and_a_csp_nonce_on_their_scripts() {
     assert_eq!(page.status(), StatusCode::OK);
     let h = page.headers().clone();
     assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-    assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(h[header::REFERRER_POLICY], "same-origin");
     let csp = h[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap()
