@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wxpay_devices::query::apply::{run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
-use wxpay_devices::server::AppState;
 use wxpay_devices::simulator::dataset::{generate, DatasetSpec};
 use wxpay_devices::simulator::keys::SimKeys;
 use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
 use wxpay_devices::sync::service::{SyncService, SyncSettings};
 use wxpay_devices::sync::snapshot::{self, Snapshot, FORMAT};
+use wxpay_devices::view::AppState;
 use wxpay_devices::wechatpay::client::WxPayClient;
 
 /// Counts live heap bytes and their peak.

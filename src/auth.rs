@@ -260,12 +260,7 @@ pub async fn require_session(State(auth): State<Arc<Auth>>, req: Request, next: 
         let next = form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
         return Redirect::to(&format!("/login?next={next}")).into_response();
     }
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "Sign in first: this dashboard requires a password (POST /login).",
-    )
-        .into_response()
+    crate::error::AppError::Unauthorized.into_response()
 }
 
 /// Only paths of this dashboard are followed after login: one leading `/`, then no second `/`,

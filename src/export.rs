@@ -7,21 +7,21 @@
 //! saying which view this is and when its data was synced.
 
 use crate::codes::Table;
+use crate::error::AppError;
 use crate::model::{Device, FIELD_NAMES};
-use crate::query::apply::{self, QueryOutput, SnapshotIndex};
-use crate::query::{DeviceQuery, Filter, SortDir};
-use crate::server::AppState;
+use crate::query::apply::QueryOutput;
+use crate::query::{DeviceQuery, Filter, Notice, SortDir};
 use crate::sync::snapshot::Snapshot;
+use crate::view::{AppState, QueryRun};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// How long an export waits for the first sync before answering 503.
-pub const FIRST_SYNC_WAIT: Duration = Duration::from_secs(30);
+/// The parameters of the view that were ignored (percent-encoded sentences), when any were.
+pub const NOTICES_HEADER: &str = "x-view-notices";
 /// Rows per streamed CSV chunk.
 const CHUNK_ROWS: usize = 2_000;
 
@@ -73,17 +73,7 @@ pub fn file_name(query: &DeviceQuery, now_unix: i64, ext: &str) -> String {
             rest.len()
         ),
     };
-    let t = time::OffsetDateTime::from_unix_timestamp(now_unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(time::macros::offset!(+8));
-    let stamp = format!(
-        "{:04}{:02}{:02}-{:02}{:02}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute()
-    );
+    let stamp = crate::format::ChinaTime::from_unix(now_unix).stamp();
     format!("devices-{who}-{stamp}.{ext}")
 }
 
@@ -115,62 +105,38 @@ pub fn content_disposition(name: &str) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-fn plain(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
-    )
-        .into_response()
+/// The view, or the error saying why not (never a partial file). The same policy as the grid
+/// (`view::AppState::run_query`): size limit, first-sync wait, errors.
+async fn prepare(state: &AppState, raw: Option<String>) -> Result<QueryRun, Response> {
+    state
+        .run_query(&raw.unwrap_or_default())
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
-/// The snapshot and the view, or the response saying why not (never a partial file).
-async fn prepare(
-    state: &AppState,
-    raw: Option<String>,
-) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>, DeviceQuery, QueryOutput), Response> {
-    let raw = raw.unwrap_or_default();
-    if raw.len() > crate::api::MAX_QUERY_BYTES {
-        return Err(plain(
-            StatusCode::URI_TOO_LONG,
-            "The view's address is too long.".into(),
-        ));
+/// The parameters the view ignored, for a response header (the XLSX also lists them).
+fn notices_header(notices: &[Notice]) -> Option<HeaderValue> {
+    if notices.is_empty() {
+        return None;
     }
-    let (query, _notices) = DeviceQuery::parse(&raw);
-    let current = match tokio::time::timeout(FIRST_SYNC_WAIT, state.current()).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            return Err(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("No device data to export yet: {e}. {}.", e.advice()),
-            ))
-        }
-        Err(_) => {
-            let s = state.sync.status();
-            return Err(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "The first sync is still running ({} of {} pages). Try the export again in a minute.",
-                    s.pages_done, s.pages_total
-                ),
-            ));
-        }
-    };
-    let (snapshot, index) = current;
-    let (idx, q) = (index.clone(), query.clone());
-    let out = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
-        .await
-        .map_err(|e| {
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("export failed: {e}"),
-            )
-        })?;
-    Ok((snapshot, index, query, out))
+    let text: Vec<String> = notices.iter().map(ToString::to_string).collect();
+    let encoded: String = form_urlencoded::byte_serialize(text.join("; ").as_bytes()).collect();
+    HeaderValue::from_str(&encoded).ok()
+}
+
+fn failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "export failed");
+    AppError::Internal("the export could not be written; see the server log".into()).into_response()
 }
 
 async fn csv_export(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let (_snapshot, index, query, out) = match prepare(&state, raw).await {
+    let QueryRun {
+        index,
+        query,
+        output: out,
+        notices,
+        ..
+    } = match prepare(&state, raw).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -191,12 +157,16 @@ async fn csv_export(State(state): State<AppState>, RawQuery(raw): RawQuery) -> R
             false,
         )?))
     });
-    Response::builder()
+    let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
         .header(header::CONTENT_DISPOSITION, content_disposition(&name))
-        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Some(n) = notices_header(&notices) {
+        response = response.header(NOTICES_HEADER, n);
+    }
+    response
         .body(Body::from_stream(stream))
-        .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .unwrap_or_else(failed)
 }
 
 /// CSV bytes for `devices` (and the header first, if asked).
@@ -227,6 +197,7 @@ pub fn xlsx_bytes(
     devices: &[Device],
     out: &QueryOutput,
     query: &DeviceQuery,
+    ignored: &[String],
     snapshot: &Snapshot,
     demo: bool,
     now_unix: i64,
@@ -273,20 +244,7 @@ pub fn xlsx_bytes(
         row += 1;
         Ok(())
     };
-    let cst = |t: i64| {
-        let t = time::OffsetDateTime::from_unix_timestamp(t)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-            .to_offset(time::macros::offset!(+8));
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +08:00",
-            t.year(),
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-    };
+    let cst = |t: i64| crate::format::ChinaTime::from_unix(t).full();
     line("Rows", out.order.len().to_string())?;
     line("Data synced at", cst(snapshot.synced_at))?;
     line("Exported at", cst(now_unix))?;
@@ -352,40 +310,50 @@ pub fn xlsx_bytes(
         },
     )?;
     line("View address", format!("/?{}", query.to_query_string()))?;
+    for notice in ignored {
+        line("Ignored", notice.clone())?;
+    }
     book.save_to_buffer()
 }
 
 async fn xlsx_export(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let (snapshot, index, query, out) = match prepare(&state, raw).await {
+    let run = match prepare(&state, raw).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let now = crate::clock::unix_now();
-    let name = file_name(&query, now, "xlsx");
+    let name = file_name(&run.query, now, "xlsx");
+    let notices = notices_header(&run.notices);
     let demo = state.sync.is_demo();
-    let q = query.clone();
     let built = tokio::task::spawn_blocking(move || {
-        xlsx_bytes(index.devices(), &out, &q, &snapshot, demo, now)
+        let ignored: Vec<String> = run.notices.iter().map(ToString::to_string).collect();
+        xlsx_bytes(
+            run.index.devices(),
+            &run.output,
+            &run.query,
+            &ignored,
+            &run.snapshot,
+            demo,
+            now,
+        )
     })
     .await;
     match built {
-        Ok(Ok(bytes)) => Response::builder()
-            .header(
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            )
-            .header(header::CONTENT_DISPOSITION, content_disposition(&name))
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(Body::from(bytes))
-            .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-        Ok(Err(e)) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("export failed: {e}"),
-        ),
-        Err(e) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("export failed: {e}"),
-        ),
+        Ok(Ok(bytes)) => {
+            let mut response = Response::builder()
+                .header(
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                )
+                .header(header::CONTENT_DISPOSITION, content_disposition(&name))
+                .header(header::CACHE_CONTROL, "no-store");
+            if let Some(n) = notices {
+                response = response.header(NOTICES_HEADER, n);
+            }
+            response.body(Body::from(bytes)).unwrap_or_else(failed)
+        }
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(e),
     }
 }
 

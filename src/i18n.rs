@@ -110,7 +110,10 @@ impl Lang {
             (Lang::Zh, s) if s < 3600 => format!("{} 分钟前", s / 60),
             (Lang::Zh, s) if s < 86_400 => format!("{} 小时 {} 分钟前", s / 3600, s % 3600 / 60),
             (Lang::Zh, s) => format!("{} 天前", s / 86_400),
-            (Lang::En, s) => crate::ui::format::ago(s),
+            (Lang::En, s) if s < 60 => "just now".into(),
+            (Lang::En, s) if s < 3600 => format!("{} min ago", s / 60),
+            (Lang::En, s) if s < 86_400 => format!("{} h {} min ago", s / 3600, s % 3600 / 60),
+            (Lang::En, s) => format!("{} days ago", s / 86_400),
         }
     }
 
@@ -457,6 +460,16 @@ mod tests {
         );
         assert_eq!(Lang::from_accept_language("fr, de"), None);
         assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn ages_read_naturally_in_both_languages() {
+        assert_eq!(Lang::En.ago(5), "just now");
+        assert_eq!(Lang::En.ago(125), "2 min ago");
+        assert_eq!(Lang::En.ago(3_900), "1 h 5 min ago");
+        assert_eq!(Lang::En.ago(200_000), "2 days ago");
+        assert_eq!(Lang::Zh.ago(125), "2 分钟前");
+        assert_eq!(Lang::Zh.ago(200_000), "2 天前");
     }
 
     #[test]

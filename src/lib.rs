@@ -15,8 +15,10 @@ pub mod cli;
 pub mod clock;
 pub mod codes;
 pub mod cookies;
+pub mod error;
 #[cfg(feature = "ssr")]
 pub mod export;
+pub mod format;
 #[cfg(feature = "ssr")]
 pub mod guard;
 pub mod i18n;
@@ -26,7 +28,9 @@ pub mod model;
 #[cfg(feature = "ssr")]
 pub mod ops;
 pub mod query;
+pub mod status;
 pub mod ui;
+pub mod view;
 
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -2,7 +2,7 @@
 //! how old it is), `/metrics` (Prometheus text format).
 
 use crate::clock::unix_now;
-use crate::server::AppState;
+use crate::view::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

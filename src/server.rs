@@ -1,180 +1,15 @@
-//! The server: shared state, the axum router, and the two ways to run (dashboard, simulator).
+//! The server: the axum router and its layers, and the two ways to run (dashboard, simulator).
 
-use crate::api::DeviceView;
 use crate::auth::Auth;
 use crate::cli::{ServeArgs, SimulateArgs};
 use crate::guard::AccessGuard;
-use crate::query::apply::{self, QueryOutput, SnapshotIndex};
-use crate::query::{DeviceQuery, FacetValue, GroupCount, Notice};
 use crate::simulator::keys::{self as simkeys, SimKeys};
 use crate::simulator::service::{Simulator, SimulatorOptions};
-use crate::sync::error::SyncError;
 use crate::sync::service::{SyncService, SyncSettings};
-use crate::sync::snapshot::Snapshot;
+use crate::view::AppState;
 use crate::wechatpay::client::{CertificateRefresh, WxPayClient};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
-
-/// A snapshot and the query index built over it.
-type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>);
-
-/// State shared by every request: the sync service, and the query index of its current
-/// snapshot (built once per snapshot).
-#[derive(Clone)]
-pub struct AppState {
-    pub sync: Arc<SyncService>,
-    /// Whether sign-in is required (the page then offers "Sign out").
-    pub auth_enabled: bool,
-    index: Arc<Mutex<Option<IndexedSnapshot>>>,
-}
-
-impl AppState {
-    pub fn new(sync: Arc<SyncService>) -> Self {
-        AppState {
-            sync,
-            auth_enabled: false,
-            index: Arc::new(Mutex::new(None)),
-        }
-    }
-
-    pub fn with_auth(self, enabled: bool) -> Self {
-        AppState {
-            auth_enabled: enabled,
-            ..self
-        }
-    }
-
-    /// The current snapshot and its index. Waits for the first sync on a cold start.
-    pub async fn current(&self) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>), Arc<SyncError>> {
-        let view = self.sync.snapshot().await?;
-        let mut cached = self.index.lock().await;
-        if let Some((snap, index)) = cached.as_ref() {
-            if Arc::ptr_eq(snap, &view.snapshot) {
-                return Ok((snap.clone(), index.clone()));
-            }
-        }
-        let devices = view.snapshot.devices.clone();
-        let index = tokio::task::spawn_blocking(move || SnapshotIndex::build(devices))
-            .await
-            .map_err(|e| Arc::new(SyncError::Internal(e.to_string())))?;
-        let index = Arc::new(index);
-        *cached = Some((view.snapshot.clone(), index.clone()));
-        Ok((view.snapshot, index))
-    }
-
-    /// The grid's view of a query string.
-    pub async fn view(&self, query_string: &str) -> Result<DeviceView, String> {
-        let (query, notices) = DeviceQuery::parse(query_string);
-        let (snapshot, index) = self
-            .current()
-            .await
-            .map_err(|e| format!("{e} ({})", e.advice()))?;
-        let q = query.clone();
-        let idx = index.clone();
-        let out = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut view = build_view(
-            &index,
-            &out,
-            &query,
-            notices,
-            snapshot.devices.len(),
-            self.sync.status(),
-        );
-        view.auth_enabled = self.auth_enabled;
-        localize(&mut view, crate::i18n::detect());
-        Ok(view)
-    }
-
-    pub async fn find_sub_merchants(
-        &self,
-        query_string: &str,
-        text: &str,
-    ) -> Result<Vec<FacetValue>, String> {
-        let (query, _) = DeviceQuery::parse(query_string);
-        let (_, index) = self
-            .current()
-            .await
-            .map_err(|e| format!("{e} ({})", e.advice()))?;
-        let text = text.to_string();
-        tokio::task::spawn_blocking(move || apply::search_sub_merchants(&index, &query, &text, 50))
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// The labels the query model makes itself (not names from the API), in the page's language.
-fn localize(view: &mut DeviceView, lang: crate::i18n::Lang) {
-    use crate::query::{Filter, NONE_VALUE};
-    let t = lang.texts();
-    let label = |filter: Filter, value: &str, current: &mut String| {
-        *current = match (filter, value) {
-            (Filter::SubMchid, NONE_VALUE) => t.merchants_own.into(),
-            (_, NONE_VALUE) => t.not_set.into(),
-            (Filter::Status, "ACTIVATED") => t.activated.into(),
-            (Filter::Status, "INACTIVATED") => t.inactive.into(),
-            _ => return,
-        };
-    };
-    for facet in &mut view.facets {
-        for v in &mut facet.values {
-            label(facet.filter, &v.value, &mut v.label);
-        }
-    }
-    // The chart counts by the grouping when there is one, so page groups share its filter.
-    let by = view.chart_by.filter();
-    for g in view.chart.iter_mut().chain(view.page_groups.iter_mut()) {
-        label(by, &g.value, &mut g.label);
-    }
-}
-
-/// The page of a query's output that the browser receives.
-pub fn build_view(
-    index: &SnapshotIndex,
-    out: &QueryOutput,
-    query: &DeviceQuery,
-    notices: Vec<Notice>,
-    unfiltered: usize,
-    status: crate::api::SyncStatus,
-) -> DeviceView {
-    let (page, range) = out.page_range(query.page, query.per_page);
-    let chart_by = query.group.unwrap_or(crate::query::GroupBy::Category);
-    let devices = index.devices();
-    let rows = out.order[range.clone()]
-        .iter()
-        .map(|i| devices[*i as usize].clone())
-        .collect();
-    let mut page_groups: Vec<GroupCount> = Vec::new();
-    let mut row_groups = Vec::new();
-    if !out.groups.is_empty() {
-        let mut last = None;
-        for g in &out.row_groups[range] {
-            if last != Some(*g) {
-                page_groups.push(out.groups[*g as usize].clone());
-                last = Some(*g);
-            }
-            row_groups.push((page_groups.len() - 1) as u32);
-        }
-    }
-    DeviceView {
-        rows,
-        row_groups,
-        page_groups,
-        group_count: out.groups.len(),
-        total: out.total(),
-        unfiltered,
-        page,
-        per_page: query.per_page,
-        facets: out.facets.clone(),
-        notices: notices.iter().map(ToString::to_string).collect(),
-        status,
-        auth_enabled: false,
-        chart: apply::counts_by(index, &out.order, chart_by.filter()),
-        chart_by,
-    }
-}
 
 /// The dashboard's router: the Leptos pages and server functions (with `state` in their
 /// context), exports, login, operations endpoints; behind the session check, security headers,
@@ -247,7 +82,7 @@ pub fn router_with_limits(
         .merge(crate::export::routes(state.clone()))
         .merge(crate::ops::routes(state))
         .merge(crate::auth::routes(auth.clone()))
-        .layer(axum::middleware::from_fn(bad_arguments_are_400))
+        .layer(axum::middleware::from_fn(error_status))
         .layer(axum::middleware::from_fn_with_state(
             auth,
             crate::auth::require_session,
@@ -273,9 +108,11 @@ pub fn router_with_limits(
     .layer(tower_http::compression::CompressionLayer::new())
 }
 
-/// Leptos answers a server function whose arguments do not decode with 500; it is the
-/// client's fault, so say 400.
-async fn bad_arguments_are_400(
+/// A server function's error carries its own status when our code produced it; when the
+/// framework did (arguments that do not decode), the answer is 500 with our `AppError`, encoded
+/// as JSON: read it back and give its status (400 for bad arguments). Our own type, decoded: no
+/// matching on the framework's wording.
+async fn error_status(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -289,16 +126,9 @@ async fn bad_arguments_are_400(
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
-    let client_fault = [
-        "Deserialization|",
-        "Args|",
-        "MissingArg|",
-        "UnsupportedRequestMethod|",
-    ]
-    .iter()
-    .any(|p| bytes.starts_with(p.as_bytes()));
-    if client_fault {
-        parts.status = StatusCode::BAD_REQUEST;
+    if let Ok(e) = serde_json::from_slice::<crate::error::AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -8,8 +8,8 @@ use wxpay_devices::export::{guard_formula, routes, TITLES};
 use wxpay_devices::model::{Device, FIELD_NAMES};
 use wxpay_devices::query::apply::{run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
-use wxpay_devices::server::AppState;
 use wxpay_devices::simulator::service::SimulatorOptions;
+use wxpay_devices::view::AppState;
 
 /// What the grid's query function says the view holds, as cell strings.
 fn expected(devices: &[Device], query: &str) -> Vec<Vec<String>> {
@@ -208,7 +208,9 @@ async fn before_any_data_an_export_answers_503_never_a_partial_file() {
         let r = reqwest::get(format!("{url}{path}")).await.unwrap();
         assert_eq!(r.status(), 503, "{path}");
         let text = r.text().await.unwrap();
-        assert!(text.starts_with("No device data to export yet"), "{text}");
+        assert!(text.starts_with("No device data yet"), "{text}");
         assert!(text.contains("SYSTEM_ERROR"), "{text}");
+        assert_eq!(text.matches("Request-ID").count(), 1, "said once: {text}");
+        assert_eq!(text.trim().lines().count(), 1, "{text}");
     }
 }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use wxpay_devices::api::LoadView;
 use wxpay_devices::auth::{hash_password, Auth};
-use wxpay_devices::server::{router, AppState};
+use wxpay_devices::server::router;
 use wxpay_devices::simulator::service::SimulatorOptions;
+use wxpay_devices::view::AppState;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -298,13 +299,19 @@ async fn oversized_or_malformed_requests_get_4xx_never_5xx() {
         .send()
         .await
         .unwrap();
+    // The grid and the export: one policy, the same status and the same words.
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = http
-        .get(format!("{url}/export.csv?{long_query}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::URI_TOO_LONG);
+    let grid: wxpay_devices::error::AppError =
+        serde_json::from_str(&r.text().await.unwrap()).expect("our error, as JSON");
+    for path in ["/export.csv", "/export.xlsx"] {
+        let r = http
+            .get(format!("{url}{path}?{long_query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(r.text().await.unwrap().trim(), grid.to_string(), "{path}");
+    }
     for (path, body) in [
         (LoadView::PATH, "{not json"),
         (LoadView::PATH, "{\"query\": 5}"),

@@ -60,7 +60,17 @@ async fn a_full_sync_gets_every_device_once_within_the_rate_limit() {
         (4_321, 0)
     );
     let log = sim.log();
-    assert_eq!(device_requests(&log).len(), 44);
+    let mut asked: Vec<&str> = device_requests(&log)
+        .iter()
+        .map(|r| r.path_and_query.as_str())
+        .collect();
+    asked.sort();
+    assert_eq!(
+        asked.len(),
+        44,
+        "each page once: {asked:?} retries {:?}",
+        service.progress().retries
+    );
     assert!(log.iter().all(|r| r.status == 200), "no 429 or other error");
     let busiest = sim.busiest_second();
     assert!(busiest <= 20, "{busiest} requests in one second");

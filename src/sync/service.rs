@@ -19,8 +19,8 @@ use super::fetch::{page_cache, FetchConfig, Fetcher, PageCache, Progress, PAGE_S
 use super::limiter::RateLimiter;
 use super::quota::{QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{self, Snapshot, FORMAT};
-use crate::api::{ErrorInfo, SyncStatus};
 use crate::clock::unix_now;
+use crate::status::{ErrorInfo, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::panic::AssertUnwindSafe;

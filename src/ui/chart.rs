@@ -2,10 +2,10 @@
 //! as inline SVG bars. Each bar links to the view filtered to that value.
 
 use crate::api::DeviceView;
+use crate::format::thousands;
 use crate::i18n::use_lang;
 use crate::query::DeviceQuery;
 use crate::query::GroupBy;
-use crate::ui::format::thousands;
 use leptos::prelude::*;
 
 /// Bars shown; the rest are summed in the caption.

@@ -3,10 +3,10 @@
 
 use crate::api::DeviceView;
 use crate::codes::Table;
+use crate::format::thousands;
 use crate::i18n::use_lang;
 use crate::model::Device;
 use crate::query::{DeviceQuery, GroupCount, SortDir};
-use crate::ui::format::thousands;
 use crate::ui::prefs::use_prefs;
 use leptos::prelude::*;
 use std::collections::HashSet;

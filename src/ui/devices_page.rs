@@ -2,13 +2,13 @@
 //! and the counts. Loading keeps the old rows visible; errors say what to do.
 
 use crate::api::{current_sync_status, load_view, DeviceView, SyncStatus};
+use crate::format::thousands;
 use crate::i18n::{use_lang, Lang};
 use crate::query::DeviceQuery;
 use crate::ui::chart::SummaryChart;
 use crate::ui::device_table::DeviceGrid;
 use crate::ui::export_menu::ExportMenu;
 use crate::ui::filters::{ActiveFilters, FilterPanel};
-use crate::ui::format::thousands;
 use crate::ui::pagination::Pagination;
 use crate::ui::status::{StatusBanner, StatusBar};
 use crate::ui::toolbar::Toolbar;
@@ -214,14 +214,7 @@ fn LoadError(errors: ArcRwSignal<Errors>, lang: Lang) -> impl IntoView {
                     errors
                         .get()
                         .into_iter()
-                        .map(|(_, e)| {
-                            let text = e.to_string();
-                            let text = text
-                                .strip_prefix("error running server function: ")
-                                .unwrap_or(&text)
-                                .to_string();
-                            view! { <li>{text}</li> }
-                        })
+                        .map(|(_, e)| view! { <li>{e.to_string()}</li> })
                         .collect_view()
                 }}
             </ul>

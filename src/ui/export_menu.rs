@@ -1,8 +1,8 @@
 //! The Export menu: downloads the current view (every page) as CSV or Excel.
 
+use crate::format::thousands;
 use crate::i18n::use_lang;
 use crate::query::DeviceQuery;
-use crate::ui::format::thousands;
 use leptos::prelude::*;
 
 #[component]

@@ -3,9 +3,9 @@
 //! that choice toggled, so the URL always holds the view (and back/forward restore it).
 
 use crate::api::{find_sub_merchants, DeviceView};
+use crate::format::thousands;
 use crate::i18n::use_lang;
 use crate::query::{DeviceQuery, FacetValue, Filter};
-use crate::ui::format::thousands;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::time::Duration;

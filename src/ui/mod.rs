@@ -5,7 +5,6 @@ pub mod device_table;
 pub mod devices_page;
 pub mod export_menu;
 pub mod filters;
-pub mod format;
 pub mod pagination;
 pub mod prefs;
 pub mod status;

@@ -1,9 +1,9 @@
 //! Paging: real links (they work before hydration), and the page size.
 
 use crate::api::DeviceView;
+use crate::format::thousands;
 use crate::i18n::use_lang;
 use crate::query::DeviceQuery;
-use crate::ui::format::thousands;
 use leptos::prelude::*;
 
 #[component]

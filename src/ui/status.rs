@@ -3,8 +3,8 @@
 //! failed, the demo badge, and "Refresh now" (disabled, with the reason, when not allowed).
 
 use crate::api::{refresh_now, SyncStatus};
+use crate::format::{thousands, ChinaTime};
 use crate::i18n::use_lang;
-use crate::ui::format::{china_time, thousands};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -33,9 +33,7 @@ pub fn StatusBar(
                         }
                     });
                 }
-                Err(e) => refresh_error.set(Some(
-                    e.to_string().replace("error running server function: ", ""),
-                )),
+                Err(e) => refresh_error.set(Some(e.to_string())),
             }
         })
     };
@@ -54,7 +52,7 @@ pub fn StatusBar(
                 {move || {
                     let s = status.get();
                     match (s.synced_at, s.age_secs) {
-                        (Some(at), Some(age)) => lang.data_as_of(&china_time(at), &lang.ago(age)),
+                        (Some(at), Some(age)) => lang.data_as_of(&ChinaTime::from_unix(at).clock(), &lang.ago(age)),
                         _ => t.no_data_yet.into(),
                     }
                 }}
@@ -136,8 +134,8 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
             Some(view! {
                 <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="incomplete">
                     {lang.incomplete(
-                        &crate::ui::format::thousands(s.devices),
-                        &crate::ui::format::thousands(expected),
+                        &crate::format::thousands(s.devices),
+                        &crate::format::thousands(expected),
                         s.devices == expected,
                     )}
                 </div>

@@ -1,0 +1,333 @@
+//! The view layer: what the grid, the sub-merchant search and both exports ask of a snapshot,
+//! with one policy for all of them (docs/architecture.md): the same size limit for the view's
+//! address, the same wait for a first sync, the same notices for parameters that were ignored,
+//! the same errors. `DeviceView` is what the browser receives: one page and the counts that
+//! describe the whole view, never the list.
+
+use crate::model::Device;
+use crate::query::{Facet, Filter, GroupBy, GroupCount};
+use crate::status::SyncStatus;
+use serde::{Deserialize, Serialize};
+
+/// One page of the grid: the visible rows and the counts that describe the whole view.
+/// The browser never receives more than this page of the list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceView {
+    pub rows: Vec<Device>,
+    /// For a grouped view, each row's group: an index into `page_groups`.
+    pub row_groups: Vec<u32>,
+    /// The groups present on this page, each with its count across all pages.
+    pub page_groups: Vec<GroupCount>,
+    /// Groups in the whole view.
+    pub group_count: usize,
+    /// Devices in the view (all pages).
+    pub total: usize,
+    /// Devices in the snapshot.
+    pub unfiltered: usize,
+    /// The page shown (clamped to the last page) and its size.
+    pub page: u32,
+    pub per_page: u32,
+    pub facets: Vec<Facet>,
+    /// Parameters that were ignored, as sentences.
+    pub notices: Vec<String>,
+    pub status: SyncStatus,
+    /// Sign-in is required (the page offers "Sign out").
+    pub auth_enabled: bool,
+    /// The summary chart: the view's devices counted by `chart_by`, most first.
+    pub chart: Vec<GroupCount>,
+    pub chart_by: GroupBy,
+}
+
+impl DeviceView {
+    pub fn page_count(&self) -> u32 {
+        (self.total.div_ceil(self.per_page.max(1) as usize)).max(1) as u32
+    }
+
+    /// 1-based index of the first row shown and of the last (0, 0 when empty).
+    pub fn row_range(&self) -> (usize, usize) {
+        if self.rows.is_empty() {
+            return (0, 0);
+        }
+        let first = (self.page as usize - 1) * self.per_page as usize + 1;
+        (first, first + self.rows.len() - 1)
+    }
+
+    pub fn facet(&self, filter: Filter) -> Option<&Facet> {
+        self.facets.iter().find(|f| f.filter == filter)
+    }
+}
+
+/// The longest query string a view takes (the grid, the search and the exports alike).
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+#[cfg(feature = "ssr")]
+pub use server::*;
+
+#[cfg(feature = "ssr")]
+mod server {
+    use super::*;
+    use crate::error::AppError;
+    use crate::query::apply::{self, QueryOutput, SnapshotIndex};
+    use crate::query::{DeviceQuery, FacetValue, Notice};
+    use crate::sync::error::SyncError;
+    use crate::sync::service::SyncService;
+    use crate::sync::snapshot::Snapshot;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::Mutex;
+
+    /// How long a request waits for the first sync before it is told how far along it is.
+    pub const FIRST_SYNC_WAIT: Duration = Duration::from_secs(30);
+
+    /// A snapshot and the query index built over it.
+    type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>);
+
+    /// State shared by every request: the sync service, and the query index of its current
+    /// snapshot (built once per snapshot).
+    #[derive(Clone)]
+    pub struct AppState {
+        pub sync: Arc<SyncService>,
+        /// Whether sign-in is required (the page then offers "Sign out").
+        pub auth_enabled: bool,
+        index: Arc<Mutex<Option<IndexedSnapshot>>>,
+    }
+
+    /// A query run over the current snapshot.
+    pub struct QueryRun {
+        pub snapshot: Arc<Snapshot>,
+        pub index: Arc<SnapshotIndex>,
+        pub query: DeviceQuery,
+        /// Parameters that were ignored, and why.
+        pub notices: Vec<Notice>,
+        pub output: QueryOutput,
+    }
+
+    impl AppState {
+        pub fn new(sync: Arc<SyncService>) -> Self {
+            AppState {
+                sync,
+                auth_enabled: false,
+                index: Arc::new(Mutex::new(None)),
+            }
+        }
+
+        pub fn with_auth(self, enabled: bool) -> Self {
+            AppState {
+                auth_enabled: enabled,
+                ..self
+            }
+        }
+
+        /// The current snapshot and its index. On a cold start, waits for the first sync, up
+        /// to [`FIRST_SYNC_WAIT`].
+        pub async fn current(&self) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>), AppError> {
+            let view = match tokio::time::timeout(FIRST_SYNC_WAIT, self.sync.snapshot()).await {
+                Ok(Ok(view)) => view,
+                Ok(Err(e)) => return Err(unavailable(&e)),
+                Err(_) => {
+                    let s = self.sync.status();
+                    return Err(AppError::Unavailable {
+                        message: format!(
+                            "the first sync is still running ({} of {} pages)",
+                            s.pages_done, s.pages_total
+                        ),
+                        advice: "try again in a minute".into(),
+                        request_id: None,
+                    });
+                }
+            };
+            let mut cached = self.index.lock().await;
+            if let Some((snap, index)) = cached.as_ref() {
+                if Arc::ptr_eq(snap, &view.snapshot) {
+                    return Ok((snap.clone(), index.clone()));
+                }
+            }
+            let devices = view.snapshot.devices.clone();
+            let index = tokio::task::spawn_blocking(move || SnapshotIndex::build(devices))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let index = Arc::new(index);
+            *cached = Some((view.snapshot.clone(), index.clone()));
+            Ok((view.snapshot, index))
+        }
+
+        /// Parses a view's query string and runs it over the current snapshot: the one way
+        /// every screen and file gets its rows.
+        pub async fn run_query(&self, query_string: &str) -> Result<QueryRun, AppError> {
+            let (query, notices) = parse(query_string)?;
+            let (snapshot, index) = self.current().await?;
+            let (idx, q) = (index.clone(), query.clone());
+            let output = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            Ok(QueryRun {
+                snapshot,
+                index,
+                query,
+                notices,
+                output,
+            })
+        }
+
+        /// The grid's view of a query string.
+        pub async fn view(&self, query_string: &str) -> Result<DeviceView, AppError> {
+            let run = self.run_query(query_string).await?;
+            let mut view = build_view(
+                &run.index,
+                &run.output,
+                &run.query,
+                run.notices,
+                run.snapshot.devices.len(),
+                self.sync.status(),
+            );
+            view.auth_enabled = self.auth_enabled;
+            localize(&mut view, crate::i18n::detect());
+            Ok(view)
+        }
+
+        /// Sub-merchants matching `text` (id prefix or name), counted within the view's other
+        /// filters.
+        pub async fn find_sub_merchants(
+            &self,
+            query_string: &str,
+            text: &str,
+        ) -> Result<Vec<FacetValue>, AppError> {
+            if text.chars().count() > crate::query::MAX_Q_CHARS {
+                return Err(AppError::BadRequest("the search text is too long".into()));
+            }
+            let (query, _) = parse(query_string)?;
+            let (_, index) = self.current().await?;
+            let text = text.to_string();
+            tokio::task::spawn_blocking(move || {
+                apply::search_sub_merchants(&index, &query, &text, 50)
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))
+        }
+    }
+
+    /// A view's query string, within the size limit.
+    fn parse(query_string: &str) -> Result<(DeviceQuery, Vec<Notice>), AppError> {
+        if query_string.len() > MAX_QUERY_BYTES {
+            return Err(AppError::BadRequest(format!(
+                "the view's address is too long (more than {} KiB)",
+                MAX_QUERY_BYTES / 1024
+            )));
+        }
+        Ok(DeviceQuery::parse(query_string))
+    }
+
+    /// A sync that left nothing to show.
+    fn unavailable(e: &SyncError) -> AppError {
+        AppError::Unavailable {
+            message: format!("No device data yet: {e}"),
+            advice: e.advice(),
+            request_id: e.request_id().map(str::to_string),
+        }
+    }
+
+    /// The labels the query model makes itself (not names from the API), in the page's language.
+    fn localize(view: &mut DeviceView, lang: crate::i18n::Lang) {
+        use crate::query::{Filter, NONE_VALUE};
+        let t = lang.texts();
+        let label = |filter: Filter, value: &str, current: &mut String| {
+            *current = match (filter, value) {
+                (Filter::SubMchid, NONE_VALUE) => t.merchants_own.into(),
+                (_, NONE_VALUE) => t.not_set.into(),
+                (Filter::Status, "ACTIVATED") => t.activated.into(),
+                (Filter::Status, "INACTIVATED") => t.inactive.into(),
+                _ => return,
+            };
+        };
+        for facet in &mut view.facets {
+            for v in &mut facet.values {
+                label(facet.filter, &v.value, &mut v.label);
+            }
+        }
+        // The chart counts by the grouping when there is one, so page groups share its filter.
+        let by = view.chart_by.filter();
+        for g in view.chart.iter_mut().chain(view.page_groups.iter_mut()) {
+            label(by, &g.value, &mut g.label);
+        }
+    }
+
+    /// The page of a query's output that the browser receives.
+    pub fn build_view(
+        index: &SnapshotIndex,
+        out: &QueryOutput,
+        query: &DeviceQuery,
+        notices: Vec<Notice>,
+        unfiltered: usize,
+        status: SyncStatus,
+    ) -> DeviceView {
+        let (page, range) = out.page_range(query.page, query.per_page);
+        let chart_by = query.group.unwrap_or(crate::query::GroupBy::Category);
+        let devices = index.devices();
+        let rows = out.order[range.clone()]
+            .iter()
+            .map(|i| devices[*i as usize].clone())
+            .collect();
+        let mut page_groups: Vec<GroupCount> = Vec::new();
+        let mut row_groups = Vec::new();
+        if !out.groups.is_empty() {
+            let mut last = None;
+            for g in &out.row_groups[range] {
+                if last != Some(*g) {
+                    page_groups.push(out.groups[*g as usize].clone());
+                    last = Some(*g);
+                }
+                row_groups.push((page_groups.len() - 1) as u32);
+            }
+        }
+        DeviceView {
+            rows,
+            row_groups,
+            page_groups,
+            group_count: out.groups.len(),
+            total: out.total(),
+            unfiltered,
+            page,
+            per_page: query.per_page,
+            facets: out.facets.clone(),
+            notices: notices.iter().map(ToString::to_string).collect(),
+            status,
+            auth_enabled: false,
+            chart: apply::counts_by(index, &out.order, chart_by.filter()),
+            chart_by,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Device;
+
+    fn view(total: usize, page: u32, per_page: u32, rows: usize) -> DeviceView {
+        DeviceView {
+            rows: vec![Device::default(); rows],
+            row_groups: vec![],
+            page_groups: vec![],
+            group_count: 0,
+            total,
+            unfiltered: total,
+            page,
+            per_page,
+            facets: vec![],
+            notices: vec![],
+            status: SyncStatus::default(),
+            auth_enabled: false,
+            chart: vec![],
+            chart_by: GroupBy::Category,
+        }
+    }
+
+    #[test]
+    fn page_count_and_row_range() {
+        assert_eq!(view(0, 1, 50, 0).page_count(), 1);
+        assert_eq!(view(0, 1, 50, 0).row_range(), (0, 0));
+        assert_eq!(view(100, 2, 50, 50).row_range(), (51, 100));
+        assert_eq!(view(101, 3, 50, 1).page_count(), 3);
+        assert_eq!(view(101, 3, 50, 1).row_range(), (101, 101));
+    }
+}
