@@ -4,6 +4,8 @@
 //! server renders the new language: no flash. Every string is a field of `Texts`, so a missing
 //! translation does not compile. Names from the API are shown as the API gives them.
 
+use crate::model::Field;
+use crate::query::{Filter, GroupBy};
 use leptos::prelude::*;
 
 pub const COOKIE: &str = "wxd_lang";
@@ -156,6 +158,46 @@ impl Lang {
         }
     }
 
+    /// A field's name as a heading (exports: codes and names in columns of their own).
+    pub fn field_label(self, f: Field) -> &'static str {
+        let (en, zh) = field_words(f);
+        self.pick(en, zh)
+    }
+
+    /// A grid column's heading. A column shows a coded field's code and name together, under
+    /// the name's heading.
+    pub fn column_label(self, f: Field) -> &'static str {
+        match f {
+            Field::DeviceCategoryCode => self.field_label(Field::DeviceCategory),
+            Field::DeviceClassCode => self.field_label(Field::DeviceClass),
+            Field::AppSceneCode => self.field_label(Field::AppScene),
+            Field::SubMchid => self.pick("Sub-merchant", "子商户"),
+            other => self.field_label(other),
+        }
+    }
+
+    pub fn filter_label(self, f: Filter) -> &'static str {
+        match f {
+            Filter::SubMchid => self.pick("Sub-merchant", "子商户"),
+            Filter::Category => self.pick("Category", "设备品类"),
+            Filter::Class => self.pick("Class", "设备类型"),
+            Filter::Os => self.pick("Operating system", "操作系统"),
+            Filter::Status => self.pick("Activation", "激活状态"),
+            Filter::Scene => self.pick("App scene", "刷脸应用模式"),
+        }
+    }
+
+    pub fn group_label(self, g: GroupBy) -> &'static str {
+        self.filter_label(g.filter())
+    }
+
+    fn pick(self, en: &'static str, zh: &'static str) -> &'static str {
+        match self {
+            Lang::En => en,
+            Lang::Zh => zh,
+        }
+    }
+
     pub fn chart_title(self, by: &str) -> String {
         match self {
             Lang::Zh => format!("按{by}统计设备"),
@@ -168,6 +210,28 @@ impl Lang {
             Lang::Zh => format!("（前 {bars} 项；其他值共 {rest} 台）"),
             Lang::En => format!("(top {bars}; {rest} more in other values)"),
         }
+    }
+}
+
+/// (English, Chinese) headings of the 16 fields.
+fn field_words(f: Field) -> (&'static str, &'static str) {
+    match f {
+        Field::DeviceSn => ("Device SN", "设备序列号"),
+        Field::CameraSn => ("Camera SN", "摄像头序列号"),
+        Field::DeviceCategoryCode => ("Category code", "品类代码"),
+        Field::DeviceCategory => ("Category", "设备品类"),
+        Field::DeviceClassCode => ("Class code", "类型代码"),
+        Field::DeviceClass => ("Class", "设备类型"),
+        Field::DeviceModel => ("Model", "设备型号"),
+        Field::AppSceneCode => ("App scene code", "模式代码"),
+        Field::AppScene => ("App scene", "刷脸应用模式"),
+        Field::OperatingSystem => ("OS", "操作系统"),
+        Field::ActivationStatus => ("Activation", "激活状态"),
+        Field::ActivationTime => ("Activated at", "激活时间"),
+        Field::Mchid => ("Merchant id", "商户号"),
+        Field::MerchantShortname => ("Merchant", "商户简称"),
+        Field::SubMchid => ("Sub-merchant id", "子商户号"),
+        Field::SubMerchantShortname => ("Sub-merchant name", "子商户简称"),
     }
 }
 
@@ -199,10 +263,6 @@ pub struct Texts {
     pub theme_light: &'static str,
     pub theme_dark: &'static str,
     pub language: &'static str,
-    /// Sub-merchant, category, class, OS, activation, app scene (the order of `Filter::ALL`).
-    pub filter_names: [&'static str; 6],
-    /// Category, class, OS, sub-merchant (the order of `GroupBy::ALL`).
-    pub group_names: [&'static str; 4],
     pub find_sub: &'static str,
     pub no_sub: &'static str,
     pub search_chip: &'static str,
@@ -212,8 +272,6 @@ pub struct Texts {
     pub not_set: &'static str,
     pub activated: &'static str,
     pub inactive: &'static str,
-    /// The grid's columns, in the order of `device_table::COLUMNS`.
-    pub column_names: [&'static str; 10],
     pub sort_by: &'static str,
     pub first: &'static str,
     pub prev: &'static str,
@@ -233,6 +291,26 @@ pub struct Texts {
     pub what_to_do: &'static str,
     pub stale: &'static str,
     pub filter_to: &'static str,
+    /// The XLSX export's sheets and its "View" sheet.
+    pub sheet_devices: &'static str,
+    pub sheet_view: &'static str,
+    pub view_rows: &'static str,
+    pub view_synced_at: &'static str,
+    pub view_exported_at: &'static str,
+    pub view_source: &'static str,
+    pub view_source_demo: &'static str,
+    pub view_source_api: &'static str,
+    pub view_filter: &'static str,
+    pub view_all: &'static str,
+    pub view_search: &'static str,
+    pub view_none: &'static str,
+    pub view_grouped_by: &'static str,
+    pub view_sorted_by: &'static str,
+    pub view_ascending: &'static str,
+    pub view_descending: &'static str,
+    pub view_api_order: &'static str,
+    pub view_address: &'static str,
+    pub view_ignored: &'static str,
 }
 
 pub const ZH: Texts = Texts {
@@ -261,15 +339,6 @@ pub const ZH: Texts = Texts {
     theme_light: "浅色",
     theme_dark: "深色",
     language: "语言",
-    filter_names: [
-        "子商户",
-        "设备品类",
-        "设备类型",
-        "操作系统",
-        "激活状态",
-        "刷脸应用模式",
-    ],
-    group_names: ["设备品类", "设备类型", "操作系统", "子商户"],
     find_sub: "查找子商户：商户号或简称",
     no_sub: "没有匹配的子商户。",
     search_chip: "搜索",
@@ -279,18 +348,6 @@ pub const ZH: Texts = Texts {
     not_set: "（未设置）",
     activated: "已激活",
     inactive: "未激活",
-    column_names: [
-        "设备序列号",
-        "设备品类",
-        "设备类型",
-        "设备型号",
-        "操作系统",
-        "刷脸应用模式",
-        "激活状态",
-        "激活时间",
-        "子商户",
-        "摄像头序列号",
-    ],
     sort_by: "排序：",
     first: "« 首页",
     prev: "‹ 上一页",
@@ -310,6 +367,25 @@ pub const ZH: Texts = Texts {
     what_to_do: "处理建议：",
     stale: "数据已过期；下次刷新需等待请求配额。",
     filter_to: "筛选为",
+    sheet_devices: "设备",
+    sheet_view: "视图",
+    view_rows: "行数",
+    view_synced_at: "数据同步时间",
+    view_exported_at: "导出时间",
+    view_source: "数据来源",
+    view_source_demo: "演示：内置微信支付模拟器",
+    view_source_api: "微信支付 APIv3 GET /v3/iotmanage/devices",
+    view_filter: "筛选：",
+    view_all: "全部",
+    view_search: "搜索",
+    view_none: "（无）",
+    view_grouped_by: "分组",
+    view_sorted_by: "排序",
+    view_ascending: "升序",
+    view_descending: "降序",
+    view_api_order: "微信支付返回的顺序",
+    view_address: "视图地址",
+    view_ignored: "已忽略的参数",
 };
 
 pub const EN: Texts = Texts {
@@ -338,15 +414,6 @@ pub const EN: Texts = Texts {
     theme_light: "Light",
     theme_dark: "Dark",
     language: "Language",
-    filter_names: [
-        "Sub-merchant",
-        "Category",
-        "Class",
-        "Operating system",
-        "Activation",
-        "App scene",
-    ],
-    group_names: ["Category", "Class", "Operating system", "Sub-merchant"],
     find_sub: "Find sub-merchant: id or name",
     no_sub: "No sub-merchant matches.",
     search_chip: "Search",
@@ -356,18 +423,6 @@ pub const EN: Texts = Texts {
     not_set: "(not set)",
     activated: "Activated",
     inactive: "Inactive",
-    column_names: [
-        "Device SN",
-        "Category",
-        "Class",
-        "Model",
-        "OS",
-        "App scene",
-        "Status",
-        "Activated",
-        "Sub-merchant",
-        "Camera SN",
-    ],
     sort_by: "Sort by ",
     first: "« First",
     prev: "‹ Prev",
@@ -387,7 +442,46 @@ pub const EN: Texts = Texts {
     what_to_do: "What to do: ",
     stale: "This data is past its refresh time; the next refresh waits for the request quota.",
     filter_to: "Filter to",
+    sheet_devices: "Devices",
+    sheet_view: "View",
+    view_rows: "Rows",
+    view_synced_at: "Data synced at",
+    view_exported_at: "Exported at",
+    view_source: "Source",
+    view_source_demo: "Demo: built-in WeChat Pay simulator",
+    view_source_api: "WeChat Pay APIv3 GET /v3/iotmanage/devices",
+    view_filter: "Filter: ",
+    view_all: "all",
+    view_search: "Search",
+    view_none: "(none)",
+    view_grouped_by: "Grouped by",
+    view_sorted_by: "Sorted by",
+    view_ascending: "ascending",
+    view_descending: "descending",
+    view_api_order: "the API's order",
+    view_address: "View address",
+    view_ignored: "Ignored parameter",
 };
+
+/// The language of a request from its headers (the `wxd_lang` cookie, else Accept-Language,
+/// else Chinese), for handlers outside the Leptos context (exports, the login page).
+#[cfg(feature = "ssr")]
+pub fn from_headers(headers: &axum::http::HeaderMap) -> Lang {
+    let cookie = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| crate::cookies::find(h, COOKIE))
+        .and_then(|v| Lang::parse(&v));
+    cookie
+        .or_else(|| {
+            headers
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
 
 /// The language of this request (server: cookie, then Accept-Language) or of this page
 /// (browser: `<html lang>`, as the server rendered it).
@@ -511,6 +605,28 @@ mod tests {
                 || ('\u{3000}'..='\u{303f}').contains(&c)
                 || ('\u{ff00}'..='\u{ffef}').contains(&c)
         })
+    }
+
+    #[test]
+    fn every_field_filter_and_grouping_has_words_in_both_languages() {
+        let mut en_seen = std::collections::HashSet::new();
+        for f in Field::ALL {
+            for lang in [Lang::En, Lang::Zh] {
+                assert!(!lang.field_label(f).is_empty() && !lang.column_label(f).is_empty());
+            }
+            assert!(has_cjk(Lang::Zh.field_label(f)), "{f}");
+            assert!(!has_cjk(Lang::En.field_label(f)), "{f}");
+            assert!(
+                en_seen.insert(Lang::En.field_label(f)),
+                "{f}: a heading twice"
+            );
+        }
+        for f in Filter::ALL {
+            assert!(has_cjk(Lang::Zh.filter_label(f)) && !has_cjk(Lang::En.filter_label(f)));
+        }
+        for g in GroupBy::ALL {
+            assert!(has_cjk(Lang::Zh.group_label(g)) && !has_cjk(Lang::En.group_label(g)));
+        }
     }
 
     #[test]

@@ -41,54 +41,137 @@ pub struct Device {
     pub sub_merchant_shortname: Option<String>,
 }
 
-/// The 16 field names in the documentation's order (also the CSV header and the `sort` values).
-pub const FIELD_NAMES: [&str; 16] = [
-    "device_sn",
-    "camera_sn",
-    "device_category_code",
-    "device_category",
-    "device_class_code",
-    "device_class",
-    "device_model",
-    "app_scene_code",
-    "app_scene",
-    "operating_system",
-    "activation_status",
-    "activation_time",
-    "mchid",
-    "merchant_shortname",
-    "sub_mchid",
-    "sub_merchant_shortname",
-];
+/// The 16 fields of a device, in the documentation's order. Everything that names a field (the
+/// URL's `sort`, the CSV header, the grid's columns, the XLSX headings and widths, hidden-column
+/// preferences) goes through this enum, so they cannot drift apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    DeviceSn,
+    CameraSn,
+    DeviceCategoryCode,
+    DeviceCategory,
+    DeviceClassCode,
+    DeviceClass,
+    DeviceModel,
+    AppSceneCode,
+    AppScene,
+    OperatingSystem,
+    ActivationStatus,
+    ActivationTime,
+    Mchid,
+    MerchantShortname,
+    SubMchid,
+    SubMerchantShortname,
+}
 
-impl Device {
-    /// The value of a field by its API name (`None` for an absent field or an unknown name).
-    pub fn field(&self, name: &str) -> Option<&str> {
-        let v = match name {
-            "device_sn" => &self.device_sn,
-            "camera_sn" => &self.camera_sn,
-            "device_category_code" => &self.device_category_code,
-            "device_category" => &self.device_category,
-            "device_class_code" => &self.device_class_code,
-            "device_class" => &self.device_class,
-            "device_model" => &self.device_model,
-            "app_scene_code" => &self.app_scene_code,
-            "app_scene" => &self.app_scene,
-            "operating_system" => &self.operating_system,
-            "activation_status" => &self.activation_status,
-            "activation_time" => &self.activation_time,
-            "mchid" => &self.mchid,
-            "merchant_shortname" => &self.merchant_shortname,
-            "sub_mchid" => &self.sub_mchid,
-            "sub_merchant_shortname" => &self.sub_merchant_shortname,
-            _ => return None,
+impl Field {
+    /// In the documentation's order (also the CSV's column order).
+    pub const ALL: [Field; 16] = [
+        Field::DeviceSn,
+        Field::CameraSn,
+        Field::DeviceCategoryCode,
+        Field::DeviceCategory,
+        Field::DeviceClassCode,
+        Field::DeviceClass,
+        Field::DeviceModel,
+        Field::AppSceneCode,
+        Field::AppScene,
+        Field::OperatingSystem,
+        Field::ActivationStatus,
+        Field::ActivationTime,
+        Field::Mchid,
+        Field::MerchantShortname,
+        Field::SubMchid,
+        Field::SubMerchantShortname,
+    ];
+
+    /// The API's name of the field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::DeviceSn => "device_sn",
+            Field::CameraSn => "camera_sn",
+            Field::DeviceCategoryCode => "device_category_code",
+            Field::DeviceCategory => "device_category",
+            Field::DeviceClassCode => "device_class_code",
+            Field::DeviceClass => "device_class",
+            Field::DeviceModel => "device_model",
+            Field::AppSceneCode => "app_scene_code",
+            Field::AppScene => "app_scene",
+            Field::OperatingSystem => "operating_system",
+            Field::ActivationStatus => "activation_status",
+            Field::ActivationTime => "activation_time",
+            Field::Mchid => "mchid",
+            Field::MerchantShortname => "merchant_shortname",
+            Field::SubMchid => "sub_mchid",
+            Field::SubMerchantShortname => "sub_merchant_shortname",
+        }
+    }
+
+    /// The field with this API name.
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Its position in [`Field::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The field's value in a device.
+    pub fn of(self, d: &Device) -> Option<&str> {
+        let v = match self {
+            Field::DeviceSn => &d.device_sn,
+            Field::CameraSn => &d.camera_sn,
+            Field::DeviceCategoryCode => &d.device_category_code,
+            Field::DeviceCategory => &d.device_category,
+            Field::DeviceClassCode => &d.device_class_code,
+            Field::DeviceClass => &d.device_class,
+            Field::DeviceModel => &d.device_model,
+            Field::AppSceneCode => &d.app_scene_code,
+            Field::AppScene => &d.app_scene,
+            Field::OperatingSystem => &d.operating_system,
+            Field::ActivationStatus => &d.activation_status,
+            Field::ActivationTime => &d.activation_time,
+            Field::Mchid => &d.mchid,
+            Field::MerchantShortname => &d.merchant_shortname,
+            Field::SubMchid => &d.sub_mchid,
+            Field::SubMerchantShortname => &d.sub_merchant_shortname,
         };
         v.as_deref()
     }
 
+    /// Column width in a spreadsheet, in characters.
+    pub fn width(self) -> f64 {
+        match self {
+            Field::DeviceSn | Field::CameraSn | Field::SubMerchantShortname => 26.0,
+            Field::ActivationTime => 30.0,
+            Field::DeviceClass => 20.0,
+            Field::MerchantShortname => 18.0,
+            Field::DeviceCategory | Field::DeviceModel => 16.0,
+            Field::AppScene | Field::SubMchid => 14.0,
+            Field::ActivationStatus | Field::Mchid => 13.0,
+            Field::OperatingSystem => 11.0,
+            Field::DeviceCategoryCode | Field::DeviceClassCode | Field::AppSceneCode => 10.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Device {
+    /// The value of a field.
+    pub fn get(&self, field: Field) -> Option<&str> {
+        field.of(self)
+    }
+
     /// All 16 fields in the documentation's order.
     pub fn fields(&self) -> [Option<&str>; 16] {
-        FIELD_NAMES.map(|name| self.field(name))
+        Field::ALL.map(|f| f.of(self))
     }
 }
 
@@ -235,14 +318,50 @@ mod tests {
     }
 
     #[test]
-    fn field_lookup_matches_the_documented_order() {
+    fn fields_match_the_documented_order_and_the_json_names() {
         let d = Device {
             mchid: Some("1".into()),
             ..Default::default()
         };
-        assert_eq!(d.field("mchid"), Some("1"));
-        assert_eq!(d.field("nope"), None);
+        assert_eq!(d.get(Field::Mchid), Some("1"));
         assert_eq!(d.fields()[12], Some("1"));
-        assert_eq!(FIELD_NAMES[12], "mchid");
+        assert_eq!(Field::ALL[12].name(), "mchid");
+        assert_eq!(Field::parse("nope"), None);
+        // Each field's name is the key serde writes for it, in the same order.
+        let full = Device {
+            device_sn: Some("x".into()),
+            camera_sn: Some("x".into()),
+            device_category_code: Some("x".into()),
+            device_category: Some("x".into()),
+            device_class_code: Some("x".into()),
+            device_class: Some("x".into()),
+            device_model: Some("x".into()),
+            app_scene_code: Some("x".into()),
+            app_scene: Some("x".into()),
+            operating_system: Some("x".into()),
+            activation_status: Some("x".into()),
+            activation_time: Some("x".into()),
+            mchid: Some("x".into()),
+            merchant_shortname: Some("x".into()),
+            sub_mchid: Some("x".into()),
+            sub_merchant_shortname: Some("x".into()),
+        };
+        let json = serde_json::to_value(&full).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        names.sort();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(keys, names);
+        for (i, f) in Field::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+            assert_eq!(Field::parse(f.name()), Some(*f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+        }
     }
 }

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{always_failing, fast_retries, serve, setup};
-use wxpay_devices::export::{guard_formula, routes, TITLES};
-use wxpay_devices::model::{Device, FIELD_NAMES};
+use wxpay_devices::export::{guard_formula, heading, routes};
+use wxpay_devices::model::Device;
+use wxpay_devices::model::Field;
 use wxpay_devices::query::apply::{run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
 use wxpay_devices::simulator::service::SimulatorOptions;
@@ -93,7 +94,7 @@ async fn csv_holds_exactly_the_views_rows_in_order() {
             .from_reader(&bytes[3..]);
         assert_eq!(
             reader.headers().unwrap().iter().collect::<Vec<_>>(),
-            FIELD_NAMES
+            Field::ALL.map(|f| f.name())
         );
         let got: Vec<Vec<String>> = reader
             .records()
@@ -145,10 +146,18 @@ async fn xlsx_reads_back_with_the_same_rows() {
     use calamine::{Reader, Xlsx};
     let (url, devices) = start(1_500).await;
     let view = "os=LINUX&group=category&sort=device_sn";
-    let response = reqwest::get(format!("{url}/export.xlsx?{view}"))
+    let response = reqwest::Client::new()
+        .get(format!("{url}/export.xlsx?{view}&bogus=1"))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-view-notices"],
+        "Ignored+bogus%3D%221%22%3A+unknown+parameter",
+        "the ignored parameter is reported"
+    );
     assert_eq!(
         response.headers()["content-type"],
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -160,7 +169,8 @@ async fn xlsx_reads_back_with_the_same_rows() {
     let sheet = book.worksheet_range("Devices").unwrap();
     let mut rows = sheet.rows();
     let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
-    assert_eq!(header, TITLES);
+    assert_eq!(header, Field::ALL.map(heading));
+    assert_eq!(header[0], "Device SN 设备序列号");
     let got: Vec<Vec<String>> = rows
         .map(|r| {
             let mut cells: Vec<String> = r.iter().map(|c| c.to_string()).collect();
@@ -196,6 +206,39 @@ async fn xlsx_reads_back_with_the_same_rows() {
     );
     assert!(
         text.iter().any(|l| l == &format!("Rows={}", want.len())),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|l| l == "Ignored parameter=Ignored bogus=\"1\": unknown parameter"),
+        "{text:?}"
+    );
+    // A Chinese reader gets the sheets and the view described in Chinese.
+    let zh = reqwest::Client::new()
+        .get(format!("{url}/export.xlsx?{view}"))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(zh.to_vec())).unwrap();
+    assert_eq!(book.sheet_names(), ["设备", "视图"]);
+    let about = book.worksheet_range("视图").unwrap();
+    let text: Vec<String> = about
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("=")
+        })
+        .collect();
+    assert!(text.iter().any(|l| l == "筛选：操作系统=LINUX"), "{text:?}");
+    assert!(
+        text.iter().any(|l| l == &format!("行数={}", want.len())),
         "{text:?}"
     );
 }

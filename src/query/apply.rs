@@ -5,7 +5,7 @@
 
 use super::{DeviceQuery, Facet, FacetValue, Filter, GroupBy, GroupCount, SortDir, NONE_VALUE};
 use crate::codes::Table;
-use crate::model::{Device, FIELD_NAMES};
+use crate::model::{Device, Field};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -31,7 +31,7 @@ impl Column {
             .iter()
             .map(|d| {
                 let v = d
-                    .field(field)
+                    .get(field)
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .unwrap_or(NONE_VALUE);
@@ -110,8 +110,8 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
 }
 
 /// A value a sort places among the absent ones: missing, empty or blank.
-fn sort_value<'d>(d: &'d Device, field: &str) -> Option<&'d str> {
-    d.field(field).filter(|v| !v.trim().is_empty())
+fn sort_value(d: &Device, field: Field) -> Option<&str> {
+    d.get(field).filter(|v| !v.trim().is_empty())
 }
 
 /// Everything a query needs from one snapshot, built once.
@@ -133,7 +133,7 @@ impl SnapshotIndex {
         SnapshotIndex {
             devices,
             columns,
-            ranks: FIELD_NAMES.iter().map(|_| OnceLock::new()).collect(),
+            ranks: Field::ALL.iter().map(|_| OnceLock::new()).collect(),
             haystack: OnceLock::new(),
         }
     }
@@ -146,9 +146,9 @@ impl SnapshotIndex {
         &self.columns[filter as usize]
     }
 
-    fn ranks(&self, field: usize) -> &[u32] {
-        self.ranks[field].get_or_init(|| {
-            let name = FIELD_NAMES[field];
+    fn ranks(&self, field: Field) -> &[u32] {
+        self.ranks[field.index()].get_or_init(|| {
+            let name = field;
             let value = |i: u32| sort_value(&self.devices[i as usize], name).unwrap_or_default();
             let mut order: Vec<u32> = (0..self.devices.len() as u32)
                 .filter(|i| sort_value(&self.devices[*i as usize], name).is_some())
@@ -293,11 +293,7 @@ pub fn run(index: &SnapshotIndex, query: &DeviceQuery) -> QueryOutput {
         }
         None => Vec::new(),
     };
-    let sort_ranks = query
-        .sort
-        .as_deref()
-        .and_then(|s| FIELD_NAMES.iter().position(|f| *f == s))
-        .map(|field| index.ranks(field));
+    let sort_ranks = query.sort.map(|field| index.ranks(field));
     if group_col.is_some() || sort_ranks.is_some() {
         let key = |i: u32| -> u64 {
             let g = group_col
@@ -495,7 +491,7 @@ mod tests {
                 let d = &devices[*i as usize];
                 Filter::ALL.iter().all(|f| {
                     let vals = query.values(*f);
-                    let v = d.field(f.field()).unwrap_or(NONE_VALUE);
+                    let v = d.get(f.field()).unwrap_or(NONE_VALUE);
                     vals.is_empty() || vals.iter().any(|x| x == v)
                 }) && (query.q.is_empty()
                     || [

@@ -4,7 +4,7 @@
 //!
 //! Parsing never fails: an unknown or malformed value is dropped with a notice the page shows.
 
-use crate::model::FIELD_NAMES;
+use crate::model::Field;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -54,26 +54,15 @@ impl Filter {
         }
     }
 
-    pub fn label(self) -> &'static str {
-        match self {
-            Filter::SubMchid => "Sub-merchant",
-            Filter::Category => "Category",
-            Filter::Class => "Class",
-            Filter::Os => "Operating system",
-            Filter::Status => "Activation",
-            Filter::Scene => "App scene",
-        }
-    }
-
     /// The device field the filter compares (the code, for coded fields).
-    pub fn field(self) -> &'static str {
+    pub fn field(self) -> Field {
         match self {
-            Filter::SubMchid => "sub_mchid",
-            Filter::Category => "device_category_code",
-            Filter::Class => "device_class_code",
-            Filter::Os => "operating_system",
-            Filter::Status => "activation_status",
-            Filter::Scene => "app_scene_code",
+            Filter::SubMchid => Field::SubMchid,
+            Filter::Category => Field::DeviceCategoryCode,
+            Filter::Class => Field::DeviceClassCode,
+            Filter::Os => Field::OperatingSystem,
+            Filter::Status => Field::ActivationStatus,
+            Filter::Scene => Field::AppSceneCode,
         }
     }
 
@@ -132,15 +121,6 @@ impl GroupBy {
         GroupBy::ALL.into_iter().find(|g| g.param() == s)
     }
 
-    pub fn label(self) -> &'static str {
-        match self {
-            GroupBy::Category => "Category",
-            GroupBy::Class => "Class",
-            GroupBy::Os => "Operating system",
-            GroupBy::SubMerchant => "Sub-merchant",
-        }
-    }
-
     /// The filter over the same field.
     pub fn filter(self) -> Filter {
         match self {
@@ -166,8 +146,7 @@ pub struct DeviceQuery {
     pub filters: [Vec<String>; 6],
     pub q: String,
     pub group: Option<GroupBy>,
-    /// One of the 16 API field names.
-    pub sort: Option<String>,
+    pub sort: Option<Field>,
     pub dir: SortDir,
     pub page: u32,
     pub per_page: u32,
@@ -251,8 +230,8 @@ impl DeviceQuery {
                     None => note("group", v, "group by category, class, os or sub_merchant"),
                 },
                 "sort" if v.is_empty() => q.sort = None,
-                "sort" => match FIELD_NAMES.iter().find(|f| **f == v) {
-                    Some(f) => q.sort = Some(f.to_string()),
+                "sort" => match Field::parse(v) {
+                    Some(f) => q.sort = Some(f),
                     None => note("sort", v, "not a device field"),
                 },
                 "dir" => match v {
@@ -301,8 +280,8 @@ impl DeviceQuery {
         if let Some(g) = self.group {
             out.append_pair("group", g.param());
         }
-        if let Some(s) = &self.sort {
-            out.append_pair("sort", s);
+        if let Some(s) = self.sort {
+            out.append_pair("sort", s.name());
             if self.dir == SortDir::Desc {
                 out.append_pair("dir", "desc");
             }
@@ -372,11 +351,11 @@ impl DeviceQuery {
     }
 
     /// Sorting by a field: ascending first, then descending, then the API's order.
-    pub fn sorted_next(&self, field: &str) -> Self {
-        let (sort, dir) = match (&self.sort, self.dir) {
-            (Some(s), SortDir::Asc) if s == field => (Some(field.to_string()), SortDir::Desc),
+    pub fn sorted_next(&self, field: Field) -> Self {
+        let (sort, dir) = match (self.sort, self.dir) {
+            (Some(s), SortDir::Asc) if s == field => (Some(field), SortDir::Desc),
             (Some(s), SortDir::Desc) if s == field => (None, SortDir::Asc),
-            _ => (Some(field.to_string()), SortDir::Asc),
+            _ => (Some(field), SortDir::Asc),
         };
         DeviceQuery {
             sort,
@@ -390,7 +369,7 @@ impl DeviceQuery {
         DeviceQuery {
             per_page: self.per_page,
             group: self.group,
-            sort: self.sort.clone(),
+            sort: self.sort,
             dir: self.dir,
             ..Default::default()
         }
@@ -410,8 +389,8 @@ mod tests {
         assert_eq!(q.values(Filter::Os), ["ANDROID"]);
         assert_eq!(q.group, Some(GroupBy::Category));
         assert_eq!(
-            (q.sort.as_deref(), q.dir, q.page, q.per_page),
-            (Some("device_sn"), SortDir::Desc, 3, 100)
+            (q.sort, q.dir, q.page, q.per_page),
+            (Some(Field::DeviceSn), SortDir::Desc, 3, 100)
         );
         let again = DeviceQuery::parse(&q.to_query_string()).0;
         assert_eq!(again, q);
@@ -489,14 +468,11 @@ mod tests {
         assert_eq!(q.with_per_page(10).page, 1);
         let off = q.toggled(Filter::Os, "LINUX").toggled(Filter::Os, "LINUX");
         assert!(off.values(Filter::Os).is_empty());
-        let s1 = q.sorted_next("device_model");
-        assert_eq!(
-            (s1.sort.as_deref(), s1.dir),
-            (Some("device_model"), SortDir::Asc)
-        );
-        let s2 = s1.sorted_next("device_model");
+        let s1 = q.sorted_next(Field::DeviceModel);
+        assert_eq!((s1.sort, s1.dir), (Some(Field::DeviceModel), SortDir::Asc));
+        let s2 = s1.sorted_next(Field::DeviceModel);
         assert_eq!(s2.dir, SortDir::Desc);
-        let s3 = s2.sorted_next("device_model");
+        let s3 = s2.sorted_next(Field::DeviceModel);
         assert_eq!(s3.sort, None);
         let c = DeviceQuery::parse("os=LINUX&q=x&group=os&per_page=10&page=3")
             .0

@@ -5,7 +5,7 @@ use crate::api::DeviceView;
 use crate::format::thousands;
 use crate::i18n::use_lang;
 use crate::query::DeviceQuery;
-use crate::query::GroupBy;
+
 use leptos::prelude::*;
 
 /// Bars shown; the rest are summed in the caption.
@@ -20,10 +20,7 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
     let lang = use_lang();
     let t = lang.texts();
     let filter = v.chart_by.filter();
-    let by = t.group_names[GroupBy::ALL
-        .iter()
-        .position(|g| *g == v.chart_by)
-        .unwrap_or(0)];
+    let by = lang.group_label(v.chart_by);
     let title = lang.chart_title(by);
     let max = v.chart.iter().map(|g| g.count).max().unwrap_or(1).max(1);
     let shown = v.chart.len().min(BARS);

@@ -5,24 +5,25 @@ use crate::api::DeviceView;
 use crate::codes::Table;
 use crate::format::thousands;
 use crate::i18n::use_lang;
-use crate::model::Device;
+use crate::model::{Device, Field};
 use crate::query::{DeviceQuery, GroupCount, SortDir};
 use crate::ui::prefs::use_prefs;
 use leptos::prelude::*;
 use std::collections::HashSet;
 
-/// (header, field sorted by: also the column's key for hiding it)
-pub const COLUMNS: [(&str, &str); 10] = [
-    ("Device SN", "device_sn"),
-    ("Category", "device_category_code"),
-    ("Class", "device_class_code"),
-    ("Model", "device_model"),
-    ("OS", "operating_system"),
-    ("App scene", "app_scene_code"),
-    ("Status", "activation_status"),
-    ("Activated", "activation_time"),
-    ("Sub-merchant", "sub_mchid"),
-    ("Camera SN", "camera_sn"),
+/// The grid's columns, each keyed by the field it sorts by (also its key for hiding it); its
+/// heading is `Lang::column_label`.
+pub const COLUMNS: [Field; 10] = [
+    Field::DeviceSn,
+    Field::DeviceCategoryCode,
+    Field::DeviceClassCode,
+    Field::DeviceModel,
+    Field::OperatingSystem,
+    Field::AppSceneCode,
+    Field::ActivationStatus,
+    Field::ActivationTime,
+    Field::SubMchid,
+    Field::CameraSn,
 ];
 
 #[component]
@@ -35,11 +36,10 @@ pub fn DeviceGrid(
     let lang = use_lang();
     let t = lang.texts();
     let headers = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, (_, field))| {
-            let label = t.column_names[i];
-            let sort = match (&query.sort, query.dir) {
+        .into_iter()
+        .map(|field| {
+            let label = lang.column_label(field);
+            let sort = match (query.sort, query.dir) {
                 (Some(s), SortDir::Asc) if s == field => "ascending",
                 (Some(s), SortDir::Desc) if s == field => "descending",
                 _ => "none",
@@ -49,7 +49,7 @@ pub fn DeviceGrid(
                 "descending" => "▼",
                 _ => "",
             };
-            let key = *field;
+            let key = field.name();
             view! {
                 <th scope="col" aria-sort=sort class="whitespace-nowrap px-3 py-2" class:hidden=move || prefs.with(|p| p.is_hidden(key)) data-column=key>
                     <a

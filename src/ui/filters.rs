@@ -24,7 +24,7 @@ pub fn FilterPanel(v: DeviceView, query: DeviceQuery, open: RwSignal<bool>) -> i
             view! {
                 <details class="border-b border-slate-100 dark:border-slate-800 py-2" open=open data-testid=format!("facet-{}", f.param())>
                     <summary class="cursor-pointer select-none text-sm font-semibold text-slate-700 dark:text-slate-200">
-                        {t.filter_names[f as usize]}
+                        {lang.filter_label(f)}
                         {(!query.values(f).is_empty()).then(|| view! {
                             <span class="ml-2 rounded bg-emerald-100 dark:bg-emerald-900 px-1.5 text-xs text-emerald-800 dark:text-emerald-200">{query.values(f).len()}</span>
                         })}
@@ -182,7 +182,8 @@ fn SubMerchantSearch(query: DeviceQuery) -> impl IntoView {
 /// The active filters as chips; each removes itself. "Clear all" keeps grouping and sorting.
 #[component]
 pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
-    let t = use_lang().texts();
+    let lang = use_lang();
+    let t = lang.texts();
     if !query.is_filtered() {
         return ().into_any();
     }
@@ -197,9 +198,9 @@ pub fn ActiveFilters(v: DeviceView, query: DeviceQuery) -> impl IntoView {
         for value in query.values(f) {
             let name = label_of(f, value);
             let text = if f == Filter::SubMchid && value != "-" && name != *value {
-                format!("{}: {name} ({value})", t.filter_names[f as usize])
+                format!("{}: {name} ({value})", lang.filter_label(f))
             } else {
-                format!("{}: {name}", t.filter_names[f as usize])
+                format!("{}: {name}", lang.filter_label(f))
             };
             chips.push((text, query.toggled(f, value).href()));
         }

@@ -49,7 +49,7 @@ impl Prefs {
                 "h" => {
                     p.hidden = v
                         .split('.')
-                        .filter(|f| crate::model::FIELD_NAMES.contains(f))
+                        .filter(|f| crate::model::Field::parse(f).is_some())
                         .map(str::to_string)
                         .collect()
                 }

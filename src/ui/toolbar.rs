@@ -11,7 +11,8 @@ use std::time::Duration;
 
 #[component]
 pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl IntoView {
-    let t = use_lang().texts();
+    let lang = use_lang();
+    let t = lang.texts();
     view! {
         <div class="mb-4 flex flex-wrap items-end gap-3">
             <button
@@ -41,7 +42,7 @@ pub fn Toolbar(query: Memo<DeviceQuery>, filters_open: RwSignal<bool>) -> impl I
                         .map(|g| {
                             view! {
                                 <option value=g.param() selected=move || query.get().group == Some(g)>
-                                    {t.group_names[GroupBy::ALL.iter().position(|x| *x == g).unwrap_or(0)]}
+                                    {lang.group_label(g)}
                                 </option>
                             }
                         })
@@ -126,11 +127,10 @@ fn DisplayMenu() -> impl IntoView {
     let lang = use_lang();
     let t = lang.texts();
     let columns = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, (_, key))| {
-            let key = *key;
-            let label = t.column_names[i];
+        .into_iter()
+        .map(|field| {
+            let key = field.name();
+            let label = lang.column_label(field);
             view! {
                 <label class="flex items-center gap-2 rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800">
                     <input
