@@ -3,10 +3,10 @@
 //! (docs/sync.md). The client calls it before it sends anything ([`RequestGate`]); the sync asks
 //! it how much of the day is left before it starts and before each page.
 
-use super::limiter::RateLimiter;
+use super::limiter::{Permit, RateLimiter};
 use super::quota::QuotaLedger;
 use crate::clock::unix_now;
-use crate::wechatpay::client::RequestGate;
+use crate::wechatpay::client::{Admitted, RequestGate};
 use crate::wechatpay::error::WxPayError;
 use futures::future::BoxFuture;
 use std::sync::Mutex;
@@ -56,8 +56,8 @@ impl RequestBudget {
     }
 
     /// Waits for the rate limiter, then counts the request; refuses (sends nothing) once the
-    /// day's quota is spent.
-    pub async fn admit(&self, request: &str) -> Result<(), WxPayError> {
+    /// day's quota is spent. The permit is held until the answer comes back.
+    pub async fn admit(&self, request: &str) -> Result<Permit, WxPayError> {
         {
             let used = self.used();
             if used >= self.daily_limit {
@@ -68,15 +68,18 @@ impl RequestBudget {
                 });
             }
         }
-        self.limiter.acquire().await;
+        let permit = self.limiter.acquire().await;
         self.ledger().record(unix_now(), 1);
-        Ok(())
+        Ok(permit)
     }
 }
 
 impl RequestGate for RequestBudget {
-    fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<(), WxPayError>> {
-        Box::pin(RequestBudget::admit(self, request))
+    fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<Admitted, WxPayError>> {
+        Box::pin(async move {
+            let permit = RequestBudget::admit(self, request).await?;
+            Ok(Box::new(permit) as Admitted)
+        })
     }
 }
 
@@ -93,7 +96,7 @@ mod tests {
             3,
         );
         for _ in 0..3 {
-            b.admit("GET /x").await.unwrap();
+            drop(b.admit("GET /x").await.unwrap());
         }
         assert_eq!(b.used(), 3);
         let e = b.admit("GET /x").await.unwrap_err();

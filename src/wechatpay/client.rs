@@ -31,9 +31,13 @@ pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
 /// What every request passes before it is sent: the rate limiter and the quota ledger
 /// (`sync::budget`). Without one (a client used on its own), requests go out at once.
 pub trait RequestGate: Send + Sync {
-    /// Waits until `request` may be sent and counts it, or refuses it.
-    fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<(), WxPayError>>;
+    /// Waits until `request` may be sent and counts it, or refuses it. What it returns is held
+    /// until the answer has come back (the limiter dates the request by it).
+    fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<Admitted, WxPayError>>;
 }
+
+/// A request let through by a [`RequestGate`], held until its answer is in.
+pub type Admitted = Box<dyn std::any::Any + Send>;
 
 /// A verified response.
 #[derive(Clone, Debug)]
@@ -432,9 +436,10 @@ impl WxPayClient {
             None => url.path().to_string(),
         };
         let label = format!("GET {signed}");
-        if let Some(gate) = self.gate.get() {
-            gate.admit(&label).await?;
-        }
+        let _admitted = match self.gate.get() {
+            Some(gate) => Some(gate.admit(&label).await?),
+            None => None,
+        };
         let nonce = new_nonce();
         let message = RequestMessage {
             method: "GET",
