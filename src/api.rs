@@ -51,9 +51,9 @@ pub async fn current_sync_status() -> Result<SyncStatus, AppError> {
 /// Starts a refresh now, if allowed (once a minute, within the quota).
 #[server(endpoint = "refresh_now")]
 pub async fn refresh_now() -> Result<(), AppError> {
-    state()?
-        .sync
-        .refresh_now()
-        .await
-        .map_err(|why| failed(AppError::Refused(why)))
+    state()?.sync.refresh_now().await.map_err(|why| {
+        failed(AppError::Refused(
+            crate::i18n::detect().refresh_blocked(&why),
+        ))
+    })
 }

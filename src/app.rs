@@ -43,7 +43,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Html {..} class=theme lang=lang.code() />
         <Stylesheet id="leptos" href="/pkg/wxpay-devices.css" />
-        <Title text="WeChat Pay devices · 智能设备" />
+        <Title text=format!("{} · {}", lang.texts().title, lang.texts().subtitle) />
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
                 <Route path=StaticSegment("") view=DevicesPage />
@@ -76,12 +76,18 @@ fn set_content_security_policy() {
 
 #[component]
 fn NotFound() -> impl IntoView {
+    let t = crate::i18n::use_lang().texts();
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
     view! {
-        <main class="mx-auto max-w-xl p-8">
-            <h1 class="text-xl font-semibold">"Page not found"</h1>
+        <main class="mx-auto max-w-xl p-8" data-testid="not-found">
+            <h1 class="text-xl font-semibold">{t.not_found}</h1>
+            <p class="mt-2">{t.not_found_detail}</p>
             <p class="mt-2">
                 <a class="text-emerald-700 dark:text-emerald-400 underline" href="/">
-                    "Back to the device list"
+                    {t.back_to_devices}
                 </a>
             </p>
         </main>

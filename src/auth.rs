@@ -3,6 +3,7 @@
 //! limited per client, logout. With no hash configured (allowed only on a loopback address),
 //! the dashboard is open to whoever can reach the port.
 
+use crate::i18n::Lang;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::{ConnectInfo, Request, State};
@@ -290,27 +291,40 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn login_page(next: &str, error: Option<&str>) -> Html<String> {
+/// The sign-in page, in the visitor's language.
+fn login_page(lang: Lang, next: &str, error: Option<&str>) -> Html<String> {
+    let t = lang.texts();
     let error = error
         .map(|e| format!(r#"<p role="alert" class="mt-3 rounded border border-red-300 dark:border-red-800 bg-red-50 dark:bg-red-950 px-3 py-2 text-sm text-red-900 dark:text-red-200">{}</p>"#, escape(e)))
         .unwrap_or_default();
     Html(format!(
-        r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · WeChat Pay devices</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/wxpay-devices.css"></head>
+        r#"<!DOCTYPE html><html lang="{code}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{page_title}</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/wxpay-devices.css"></head>
 <body class="bg-slate-50 dark:bg-slate-950 text-slate-900 dark:text-slate-100 antialiased"><main class="mx-auto mt-24 max-w-sm rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-6 shadow-sm">
-<h1 class="text-lg font-semibold">智能设备 <span class="font-normal text-slate-500 dark:text-slate-400">WeChat Pay devices</span></h1>
+<h1 class="text-lg font-semibold">{title} <span class="font-normal text-slate-500 dark:text-slate-400">{subtitle}</span></h1>
 <form method="post" action="/login" class="mt-4 flex flex-col gap-3">
 <input type="hidden" name="next" value="{next}">
-<label class="flex flex-col text-sm">Password<input type="password" name="password" autocomplete="current-password" required autofocus class="mt-1 rounded border border-slate-300 dark:border-slate-600 px-3 py-2"></label>
-<button type="submit" class="rounded bg-emerald-700 px-3 py-2 font-medium text-white hover:bg-emerald-800">Sign in</button></form>{error}</main></body></html>"#,
+<label class="flex flex-col text-sm">{password}<input type="password" name="password" autocomplete="current-password" required autofocus class="mt-1 rounded border border-slate-300 dark:border-slate-600 px-3 py-2"></label>
+<button type="submit" class="rounded bg-emerald-700 px-3 py-2 font-medium text-white hover:bg-emerald-800">{sign_in}</button></form>{error}</main></body></html>"#,
+        code = lang.code(),
+        page_title = t.sign_in_title,
+        title = t.title,
+        subtitle = t.subtitle,
+        password = t.password,
+        sign_in = t.sign_in,
         next = escape(next)
     ))
 }
 
 pub async fn login_form(
+    headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Html<String> {
-    login_page(&safe_next(q.get("next").map(String::as_str)), None)
+    login_page(
+        crate::i18n::from_headers(&headers),
+        &safe_next(q.get("next").map(String::as_str)),
+        None,
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -325,8 +339,11 @@ pub async fn login(
     State(auth): State<Arc<Auth>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     client: Option<axum::Extension<crate::guard::ClientIp>>,
+    headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
+    let lang = crate::i18n::from_headers(&headers);
+    let t = lang.texts();
     let next = safe_next(form.next.as_deref());
     if !auth.enabled() {
         return Redirect::to(&next).into_response();
@@ -336,10 +353,7 @@ pub async fn login(
     if !auth.begin_attempt(ip) {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
-            login_page(
-                &next,
-                Some("Too many failed attempts: wait 15 minutes and try again."),
-            ),
+            login_page(lang, &next, Some(t.too_many_attempts)),
         )
             .into_response();
         r.headers_mut()
@@ -350,10 +364,7 @@ pub async fn login(
     let Some(ok) = auth.check_password(password).await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            login_page(
-                &next,
-                Some("The server is busy checking passwords: try again in a moment."),
-            ),
+            login_page(lang, &next, Some(t.checks_busy)),
         )
             .into_response();
     };
@@ -363,7 +374,7 @@ pub async fn login(
         tracing::warn!(client = %ip, "failed dashboard login");
         return (
             StatusCode::UNAUTHORIZED,
-            login_page(&next, Some("Wrong password.")),
+            login_page(lang, &next, Some(t.wrong_password)),
         )
             .into_response();
     }

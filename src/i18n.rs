@@ -5,7 +5,8 @@
 //! translation does not compile. Names from the API are shown as the API gives them.
 
 use crate::model::Field;
-use crate::query::{Filter, GroupBy};
+use crate::query::{Filter, GroupBy, Notice, NoticeReason};
+use crate::status::{Failure, IntervalReason, RefreshBlocked, Untrusted};
 use leptos::prelude::*;
 
 pub const COOKIE: &str = "wxd_lang";
@@ -191,6 +192,169 @@ impl Lang {
         self.filter_label(g.filter())
     }
 
+    /// What went wrong with a sync, in a sentence.
+    pub fn failure(self, f: &Failure) -> String {
+        let zh = self == Lang::Zh;
+        match f {
+            Failure::Api { code } => match (zh, code.as_str()) {
+                (true, "SYSTEM_ERROR") => "微信支付系统错误（SYSTEM_ERROR）。".into(),
+                (false, "SYSTEM_ERROR") => "WeChat Pay had a system error (SYSTEM_ERROR).".into(),
+                (true, "FREQUENCY_LIMITED") => "请求过于频繁，被微信支付限流（FREQUENCY_LIMITED）。".into(),
+                (false, "FREQUENCY_LIMITED") => "WeChat Pay limited the request rate (FREQUENCY_LIMITED).".into(),
+                (true, "SIGN_ERROR") => "微信支付不接受请求签名（SIGN_ERROR）。".into(),
+                (false, "SIGN_ERROR") => "WeChat Pay did not accept the request signature (SIGN_ERROR).".into(),
+                (true, c) => format!("微信支付返回错误 {c}。"),
+                (false, c) => format!("WeChat Pay answered with error {c}."),
+            },
+            Failure::Unreachable => self.pick("WeChat Pay could not be reached.", "无法连接微信支付。").into(),
+            Failure::Timeout => self.pick("WeChat Pay did not answer in time.", "微信支付未及时应答。").into(),
+            Failure::Untrusted(_) => self
+                .pick(
+                    "An answer from WeChat Pay could not be trusted and was discarded.",
+                    "微信支付的应答未通过验签，已丢弃。",
+                )
+                .into(),
+            Failure::Malformed => self
+                .pick(
+                    "WeChat Pay's answer was not in the documented form.",
+                    "微信支付的应答格式不符合文档。",
+                )
+                .into(),
+            Failure::Redirected => self
+                .pick(
+                    "The request was redirected, and the redirect was not followed.",
+                    "请求被重定向，未跟随。",
+                )
+                .into(),
+            Failure::Quota {
+                needed,
+                used,
+                ceiling,
+                ..
+            } => match self {
+                Lang::Zh => format!(
+                    "未同步：需要 {needed} 次请求，24 小时内允许的 {ceiling} 次中已用 {used} 次。"
+                ),
+                Lang::En => format!(
+                    "Not synced: it needs {needed} requests, and {used} of the {ceiling} allowed in 24 h are used."
+                ),
+            },
+            Failure::Internal => self
+                .pick("An internal error stopped the sync.", "内部错误导致同步中止。")
+                .into(),
+        }
+    }
+
+    /// What to do about a failed sync.
+    pub fn failure_advice(self, f: &Failure) -> String {
+        match f {
+            Failure::Api { code } => match code.as_str() {
+                "SYSTEM_ERROR" => self.pick("It is retried later with the same parameters.", "稍后会以相同参数自动重试。"),
+                "FREQUENCY_LIMITED" => self.pick("The dashboard slows down and retries; if it persists, another client may be using the same merchant's quota.", "看板会放慢并重试；若持续出现，可能有其他客户端在使用同一商户的配额。"),
+                "SIGN_ERROR" => self.pick("Check WECHATPAY_MCHID, WECHATPAY_MERCHANT_SERIAL_NO, the private key file, and that the server clock is right.", "请检查 WECHATPAY_MCHID、WECHATPAY_MERCHANT_SERIAL_NO、私钥文件，以及服务器时钟是否准确。"),
+                "PARAM_ERROR" | "INVALID_REQUEST" => self.pick("The request was rejected: please report this with the Request-ID.", "请求被拒绝：请附上 Request-ID 报告此问题。"),
+                _ => self.pick("See WeChat Pay's message; retry later or contact WeChat Pay support with the Request-ID.", "请查看微信支付的说明；稍后重试，或凭 Request-ID 联系微信支付。"),
+            }
+            .into(),
+            Failure::Unreachable => self.pick("Check the network, DNS and WECHATPAY_BASE_URL.", "请检查网络、DNS 和 WECHATPAY_BASE_URL。").into(),
+            Failure::Timeout => self.pick("It is retried later.", "稍后会自动重试。").into(),
+            Failure::Untrusted(why) => match why {
+                Untrusted::Clock => self.pick("Check that the server clock is right (NTP).", "请检查服务器时钟是否准确（NTP）。"),
+                Untrusted::HeadersMissing => self.pick("A proxy between this server and WeChat Pay may be stripping the Wechatpay-* headers: let them through.", "服务器与微信支付之间的代理可能去掉了 Wechatpay-* 头：请放行。"),
+                Untrusted::UnknownKey => self.pick("Check WECHATPAY_PUBLIC_KEY_ID, or set WECHATPAY_APIV3_KEY for platform certificates.", "请检查 WECHATPAY_PUBLIC_KEY_ID，或为平台证书设置 WECHATPAY_APIV3_KEY。"),
+                Untrusted::BadSignature => self.pick("The answer may have been altered in transit, or the WeChat Pay public key is the wrong one.", "应答可能在传输中被篡改，或微信支付公钥配置有误。"),
+            }
+            .into(),
+            Failure::Malformed => self.pick("It is retried later.", "稍后会自动重试。").into(),
+            Failure::Redirected => self.pick("Check WECHATPAY_BASE_URL (https://api.mch.weixin.qq.com) and any proxy in between.", "请检查 WECHATPAY_BASE_URL（https://api.mch.weixin.qq.com）及中间的代理。").into(),
+            Failure::Quota { retry_in_secs: Some(s), .. } => match self {
+                Lang::Zh => format!("约 {} 分钟后配额释放；表格保留上一次的数据。", (s + 59) / 60),
+                Lang::En => format!("The quota frees up in about {} minutes; the last data stays on screen.", (s + 59) / 60),
+            },
+            Failure::Quota { .. } => self.pick("The daily request quota is used up for now; the last data stays on screen.", "今日请求配额暂已用完；表格保留上一次的数据。").into(),
+            Failure::Internal => self.pick("Reload the page; if it persists, check the server log.", "请刷新页面；若持续出现，请查看服务器日志。").into(),
+        }
+    }
+
+    /// Why the refresh interval is what it is.
+    pub fn interval_reason(self, r: &IntervalReason) -> String {
+        match (self, r) {
+            (Lang::Zh, IntervalReason::CacheLifetime) => "缓存有效期".into(),
+            (Lang::En, IntervalReason::CacheLifetime) => "the cache lifetime".into(),
+            (Lang::Zh, IntervalReason::Quota { devices, cost, per_day, reserve }) => format!(
+                "同步 {devices} 台设备需要 {cost} 次请求；自动刷新每天最多 {per_day} 次（另留 {reserve} 次给手动刷新）"
+            ),
+            (Lang::En, IntervalReason::Quota { devices, cost, per_day, reserve }) => format!(
+                "a sync of {devices} devices costs {cost} requests; automatic refreshes may use {per_day} a day ({reserve} kept for manual refreshes)"
+            ),
+        }
+    }
+
+    /// Why "Refresh now" cannot run.
+    pub fn refresh_blocked(self, b: &RefreshBlocked) -> String {
+        match (self, b) {
+            (Lang::Zh, RefreshBlocked::Running) => "正在同步".into(),
+            (Lang::En, RefreshBlocked::Running) => "a sync is running".into(),
+            (Lang::Zh, RefreshBlocked::TooSoon { wait_secs }) => {
+                format!("每分钟只能刷新一次：请等待 {wait_secs} 秒")
+            }
+            (Lang::En, RefreshBlocked::TooSoon { wait_secs }) => {
+                format!("refresh allowed once a minute: wait {wait_secs} s")
+            }
+            (Lang::Zh, RefreshBlocked::Quota { used, limit }) => {
+                format!("今日请求配额已用完（24 小时内 {used} / {limit} 次）")
+            }
+            (Lang::En, RefreshBlocked::Quota { used, limit }) => {
+                format!("the daily quota is used up ({used} of {limit} requests in 24 h)")
+            }
+        }
+    }
+
+    pub fn first_sync_running(self, done: u64, total: u64) -> String {
+        match self {
+            Lang::Zh => format!("首次同步仍在进行（{done} / {total} 页）。"),
+            Lang::En => format!("The first sync is still running ({done} of {total} pages)."),
+        }
+    }
+
+    pub fn address_too_long(self, kib: usize) -> String {
+        match self {
+            Lang::Zh => format!("视图地址过长（超过 {kib} KiB）。"),
+            Lang::En => format!("The view's address is too long (more than {kib} KiB)."),
+        }
+    }
+
+    /// A parameter of the view's address that was ignored, and why.
+    pub fn notice(self, n: &Notice) -> String {
+        let value: String = n.value.chars().take(40).collect();
+        let why = match n.reason {
+            NoticeReason::BadValue => {
+                self.pick("not a valid value for this filter", "不是此筛选的有效值")
+            }
+            NoticeReason::TooManyValues => self.pick("too many values", "取值过多"),
+            NoticeReason::SearchShortened => self.pick(
+                "search text shortened to 100 characters",
+                "搜索文字已截断为 100 个字符",
+            ),
+            NoticeReason::BadGroup => self.pick(
+                "group by category, class, os or sub_merchant",
+                "分组可选 category、class、os 或 sub_merchant",
+            ),
+            NoticeReason::BadSort => self.pick("not a device field", "不是设备字段"),
+            NoticeReason::BadDir => self.pick("asc or desc", "可选 asc 或 desc"),
+            NoticeReason::BadPage => self.pick("not a page number", "不是页码"),
+            NoticeReason::BadPageSize => self.pick(
+                "page size is 10, 25, 50, 100 or 200",
+                "每页行数可选 10、25、50、100 或 200",
+            ),
+            NoticeReason::UnknownParam => self.pick("unknown parameter", "未知参数"),
+        };
+        match self {
+            Lang::Zh => format!("已忽略 {}={value:?}：{why}", n.param),
+            Lang::En => format!("Ignored {}={value:?}: {why}", n.param),
+        }
+    }
+
     fn pick(self, en: &'static str, zh: &'static str) -> &'static str {
         match self {
             Lang::En => en,
@@ -291,6 +455,18 @@ pub struct Texts {
     pub what_to_do: &'static str,
     pub stale: &'static str,
     pub filter_to: &'static str,
+    pub try_again_soon: &'static str,
+    pub search_too_long: &'static str,
+    pub no_data_yet_sentence: &'static str,
+    pub not_found: &'static str,
+    pub not_found_detail: &'static str,
+    pub back_to_devices: &'static str,
+    pub password: &'static str,
+    pub sign_in: &'static str,
+    pub sign_in_title: &'static str,
+    pub wrong_password: &'static str,
+    pub too_many_attempts: &'static str,
+    pub checks_busy: &'static str,
     /// The XLSX export's sheets and its "View" sheet.
     pub sheet_devices: &'static str,
     pub sheet_view: &'static str,
@@ -367,6 +543,18 @@ pub const ZH: Texts = Texts {
     what_to_do: "处理建议：",
     stale: "数据已过期；下次刷新需等待请求配额。",
     filter_to: "筛选为",
+    try_again_soon: "请一分钟后再试。",
+    search_too_long: "搜索文字过长。",
+    no_data_yet_sentence: "暂无设备数据。",
+    not_found: "页面不存在",
+    not_found_detail: "没有这个地址的页面。",
+    back_to_devices: "返回设备列表",
+    password: "密码",
+    sign_in: "登录",
+    sign_in_title: "登录 · 微信支付智能设备",
+    wrong_password: "密码错误。",
+    too_many_attempts: "失败次数过多：请 15 分钟后再试。",
+    checks_busy: "服务器正忙于校验密码：请稍后再试。",
     sheet_devices: "设备",
     sheet_view: "视图",
     view_rows: "行数",
@@ -442,6 +630,18 @@ pub const EN: Texts = Texts {
     what_to_do: "What to do: ",
     stale: "This data is past its refresh time; the next refresh waits for the request quota.",
     filter_to: "Filter to",
+    try_again_soon: "Try again in a minute.",
+    search_too_long: "The search text is too long.",
+    no_data_yet_sentence: "No device data yet.",
+    not_found: "Page not found",
+    not_found_detail: "There is no page at this address.",
+    back_to_devices: "Back to the devices",
+    password: "Password",
+    sign_in: "Sign in",
+    sign_in_title: "Sign in · WeChat Pay devices",
+    wrong_password: "Wrong password.",
+    too_many_attempts: "Too many failed attempts: wait 15 minutes and try again.",
+    checks_busy: "The server is busy checking passwords: try again in a moment.",
     sheet_devices: "Devices",
     sheet_view: "View",
     view_rows: "Rows",

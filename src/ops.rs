@@ -45,7 +45,7 @@ async fn readyz(
         None => {
             let status = state.sync.status();
             let reason = match status.last_error {
-                Some(e) => format!("no snapshot yet: {}", e.message),
+                Some(e) => format!("no snapshot yet: {}", e.detail),
                 None => format!(
                     "the first sync is running ({} of {} pages)",
                     status.pages_done, status.pages_total

@@ -3,14 +3,81 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An error as the UI shows it: what happened, what to do, and the request to quote.
+/// A failed sync as the page shows it: what went wrong (a kind `i18n` puts into words, with
+/// what to do), the technical detail (the request and WeChat Pay's own answer, no prose), and
+/// the `Request-ID` to quote.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorInfo {
-    pub message: String,
-    pub advice: String,
+    pub failure: Failure,
+    pub detail: String,
     pub request_id: Option<String>,
     /// Unix seconds.
     pub at: i64,
+}
+
+/// What went wrong with a sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failure {
+    /// WeChat Pay answered with this error code.
+    Api { code: String },
+    /// WeChat Pay could not be reached.
+    Unreachable,
+    /// WeChat Pay did not answer in time.
+    Timeout,
+    /// An answer that could not be trusted, and why.
+    Untrusted(Untrusted),
+    /// An answer not in the documented form.
+    Malformed,
+    /// A redirect (not followed).
+    Redirected,
+    /// The sync would pass the day's request quota.
+    Quota {
+        needed: u64,
+        used: u64,
+        ceiling: u64,
+        retry_in_secs: Option<i64>,
+    },
+    /// A bug or a crash.
+    Internal,
+}
+
+/// Why an answer's signature was not accepted, as far as the merchant can act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Untrusted {
+    /// Its time is 5 minutes or more from the server's clock.
+    Clock,
+    /// Its `Wechatpay-*` headers are missing (a proxy may strip them).
+    HeadersMissing,
+    /// Signed by a key that is not configured (or a certificate that expired).
+    UnknownKey,
+    /// The signature does not match (altered in transit, or the wrong public key).
+    BadSignature,
+}
+
+/// Why the refresh interval is what it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntervalReason {
+    /// The configured time a snapshot stays fresh.
+    #[default]
+    CacheLifetime,
+    /// Stretched so that automatic syncs fit the daily quota.
+    Quota {
+        devices: usize,
+        cost: u64,
+        per_day: u64,
+        reserve: u64,
+    },
+}
+
+/// Why "Refresh now" cannot run at the moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefreshBlocked {
+    /// A sync runs.
+    Running,
+    /// Once a minute: this many seconds to wait.
+    TooSoon { wait_secs: u64 },
+    /// The daily quota has no room for a whole sync.
+    Quota { used: u64, limit: u64 },
 }
 
 /// The sync engine's state, for the status bar.
@@ -38,8 +105,8 @@ pub struct SyncStatus {
     /// Requests kept back for manual refreshes.
     pub reserve: u64,
     pub interval_secs: u64,
-    pub interval_reason: String,
+    pub interval_reason: IntervalReason,
     pub last_error: Option<ErrorInfo>,
     /// Why "refresh now" is not allowed at the moment, if it is not.
-    pub manual_refresh_blocked: Option<String>,
+    pub manual_refresh_blocked: Option<RefreshBlocked>,
 }

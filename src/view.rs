@@ -67,6 +67,7 @@ pub use server::*;
 mod server {
     use super::*;
     use crate::error::AppError;
+    use crate::i18n::Lang;
     use crate::query::apply::{self, QueryOutput, SnapshotIndex};
     use crate::query::{DeviceQuery, FacetValue, Notice};
     use crate::sync::error::SyncError;
@@ -120,18 +121,19 @@ mod server {
 
         /// The current snapshot and its index. On a cold start, waits for the first sync, up
         /// to [`FIRST_SYNC_WAIT`].
-        pub async fn current(&self) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>), AppError> {
+        /// Errors are worded in `lang`.
+        pub async fn current(
+            &self,
+            lang: Lang,
+        ) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>), AppError> {
             let view = match tokio::time::timeout(FIRST_SYNC_WAIT, self.sync.snapshot()).await {
                 Ok(Ok(view)) => view,
-                Ok(Err(e)) => return Err(unavailable(&e)),
+                Ok(Err(e)) => return Err(unavailable(&e, lang)),
                 Err(_) => {
                     let s = self.sync.status();
                     return Err(AppError::Unavailable {
-                        message: format!(
-                            "the first sync is still running ({} of {} pages)",
-                            s.pages_done, s.pages_total
-                        ),
-                        advice: "try again in a minute".into(),
+                        message: lang.first_sync_running(s.pages_done, s.pages_total),
+                        advice: lang.texts().try_again_soon.into(),
                         request_id: None,
                     });
                 }
@@ -153,9 +155,13 @@ mod server {
 
         /// Parses a view's query string and runs it over the current snapshot: the one way
         /// every screen and file gets its rows.
-        pub async fn run_query(&self, query_string: &str) -> Result<QueryRun, AppError> {
-            let (query, notices) = parse(query_string)?;
-            let (snapshot, index) = self.current().await?;
+        pub async fn run_query(
+            &self,
+            query_string: &str,
+            lang: Lang,
+        ) -> Result<QueryRun, AppError> {
+            let (query, notices) = parse(query_string, lang)?;
+            let (snapshot, index) = self.current(lang).await?;
             let (idx, q) = (index.clone(), query.clone());
             let output = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
                 .await
@@ -171,17 +177,18 @@ mod server {
 
         /// The grid's view of a query string.
         pub async fn view(&self, query_string: &str) -> Result<DeviceView, AppError> {
-            let run = self.run_query(query_string).await?;
+            let lang = crate::i18n::detect();
+            let run = self.run_query(query_string, lang).await?;
             let mut view = build_view(
                 &run.index,
                 &run.output,
                 &run.query,
-                run.notices,
+                &run.notices,
                 run.snapshot.devices.len(),
                 self.sync.status(),
             );
             view.auth_enabled = self.auth_enabled;
-            localize(&mut view, crate::i18n::detect());
+            localize(&mut view, &run.notices, lang);
             Ok(view)
         }
 
@@ -192,11 +199,12 @@ mod server {
             query_string: &str,
             text: &str,
         ) -> Result<Vec<FacetValue>, AppError> {
+            let lang = crate::i18n::detect();
             if text.chars().count() > crate::query::MAX_Q_CHARS {
-                return Err(AppError::BadRequest("the search text is too long".into()));
+                return Err(AppError::BadRequest(lang.texts().search_too_long.into()));
             }
-            let (query, _) = parse(query_string)?;
-            let (_, index) = self.current().await?;
+            let (query, _) = parse(query_string, lang)?;
+            let (_, index) = self.current(lang).await?;
             let text = text.to_string();
             tokio::task::spawn_blocking(move || {
                 apply::search_sub_merchants(&index, &query, &text, 50)
@@ -207,29 +215,35 @@ mod server {
     }
 
     /// A view's query string, within the size limit.
-    fn parse(query_string: &str) -> Result<(DeviceQuery, Vec<Notice>), AppError> {
+    fn parse(query_string: &str, lang: Lang) -> Result<(DeviceQuery, Vec<Notice>), AppError> {
         if query_string.len() > MAX_QUERY_BYTES {
-            return Err(AppError::BadRequest(format!(
-                "the view's address is too long (more than {} KiB)",
-                MAX_QUERY_BYTES / 1024
-            )));
+            return Err(AppError::BadRequest(
+                lang.address_too_long(MAX_QUERY_BYTES / 1024),
+            ));
         }
         Ok(DeviceQuery::parse(query_string))
     }
 
-    /// A sync that left nothing to show.
-    fn unavailable(e: &SyncError) -> AppError {
+    /// A sync that left nothing to show, in `lang`.
+    fn unavailable(e: &SyncError, lang: Lang) -> AppError {
+        let failure = e.failure();
         AppError::Unavailable {
-            message: format!("No device data yet: {e}"),
-            advice: e.advice(),
+            message: format!(
+                "{} {} {}",
+                lang.texts().no_data_yet_sentence,
+                lang.failure(&failure),
+                e.detail()
+            ),
+            advice: lang.failure_advice(&failure),
             request_id: e.request_id().map(str::to_string),
         }
     }
 
     /// The labels the query model makes itself (not names from the API), in the page's language.
-    fn localize(view: &mut DeviceView, lang: crate::i18n::Lang) {
+    fn localize(view: &mut DeviceView, notices: &[Notice], lang: Lang) {
         use crate::query::{Filter, NONE_VALUE};
         let t = lang.texts();
+        view.notices = notices.iter().map(|n| lang.notice(n)).collect();
         let label = |filter: Filter, value: &str, current: &mut String| {
             *current = match (filter, value) {
                 (Filter::SubMchid, NONE_VALUE) => t.merchants_own.into(),
@@ -256,7 +270,7 @@ mod server {
         index: &SnapshotIndex,
         out: &QueryOutput,
         query: &DeviceQuery,
-        notices: Vec<Notice>,
+        notices: &[Notice],
         unfiltered: usize,
         status: SyncStatus,
     ) -> DeviceView {

@@ -247,13 +247,21 @@ async fn xlsx_reads_back_with_the_same_rows() {
 async fn before_any_data_an_export_answers_503_never_a_partial_file() {
     let (_sim, service) = always_failing(1).await;
     let url = serve(|_| routes(AppState::new(service))).await;
+    let http = reqwest::Client::new();
     for path in ["/export.csv", "/export.xlsx?os=LINUX"] {
-        let r = reqwest::get(format!("{url}{path}")).await.unwrap();
-        assert_eq!(r.status(), 503, "{path}");
-        let text = r.text().await.unwrap();
-        assert!(text.starts_with("No device data yet"), "{text}");
-        assert!(text.contains("SYSTEM_ERROR"), "{text}");
-        assert_eq!(text.matches("Request-ID").count(), 1, "said once: {text}");
-        assert_eq!(text.trim().lines().count(), 1, "{text}");
+        for (lang, start) in [("en", "No device data yet."), ("zh-CN", "暂无设备数据。")] {
+            let r = http
+                .get(format!("{url}{path}"))
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 503, "{path}");
+            let text = r.text().await.unwrap();
+            assert!(text.starts_with(start), "{text}");
+            assert!(text.contains("SYSTEM_ERROR"), "{text}");
+            assert_eq!(text.matches("Request-ID").count(), 1, "said once: {text}");
+            assert_eq!(text.trim().lines().count(), 1, "{text}");
+        }
     }
 }

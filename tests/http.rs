@@ -999,3 +999,149 @@ async fn an_incomplete_snapshot_is_said_so_in_the_page_readyz_and_metrics() {
     assert!(metrics.contains("wxpay_snapshot_complete 0\n"), "{metrics}");
     assert!(metrics.contains(&format!("wxpay_snapshot_expected_devices {expected}\n")));
 }
+
+/// The visible text of a page: no scripts (hydration data), styles, tags or the grid's rows and
+/// chart (device data, which is the merchant's, in whatever language).
+fn visible_text(html: &str) -> String {
+    let mut s = html.to_string();
+    for (open, close) in [
+        ("<script", "</script>"),
+        ("<style", "</style>"),
+        ("<tbody", "</tbody>"),
+        ("<svg", "</svg>"),
+        ("<ul class=\"mt-1 space-y", "</ul>"),
+    ] {
+        while let Some(i) = s.find(open) {
+            let Some(j) = s[i..].find(close) else { break };
+            s.replace_range(i..i + j + close.len(), " ");
+        }
+    }
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&#x27;", "'").replace("&amp;", "&")
+}
+
+/// Runs of two or more English words (what a sentence in English looks like).
+fn english_phrases(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let is_word = |w: &str| {
+        let w = w.trim_matches(|c: char| ",.:;()!?\"'".contains(c));
+        w.len() >= 2 && w.chars().all(|c| c.is_ascii_alphabetic())
+    };
+    let mut found = Vec::new();
+    let mut run = Vec::new();
+    for w in words {
+        if is_word(w) {
+            run.push(w);
+        } else {
+            if run.len() >= 2 {
+                found.push(run.join(" "));
+            }
+            run.clear();
+        }
+    }
+    if run.len() >= 2 {
+        found.push(run.join(" "));
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_chinese_pages_say_nothing_in_english() {
+    let zh = |r: reqwest::RequestBuilder| r.header(header::ACCEPT_LANGUAGE, "zh-CN,zh;q=0.9");
+    let http = client();
+    // The sign-in page, and its answers to a wrong password.
+    let (_sim, url, _) = guarded_dashboard(true, &[], &[]).await;
+    let mut pages = vec![(
+        "login",
+        zh(http.get(format!("{url}/login")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )];
+    pages.push((
+        "wrong password",
+        zh(http
+            .post(format!("{url}/login"))
+            .form(&[("password", "nope")]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(),
+    ));
+    // The grid with its status bar; a page that does not exist.
+    let open = dashboard(false).await;
+    pages.push((
+        "status",
+        zh(http.get(format!("{open}/?q=x&per_page=7")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    ));
+    let missing = zh(http.get(format!("{open}/no-such-page")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    pages.push(("not found", missing.text().await.unwrap()));
+    // A sync that failed: the error screen.
+    let (_sim2, sync) = common::always_failing(1).await;
+    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
+    let state = AppState::new(sync);
+    let failing = serve(|addr| router(leptos_options, state, auth, guard(addr))).await;
+    pages.push((
+        "error",
+        zh(http.get(format!("{failing}/")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    ));
+    for (name, html) in &pages {
+        let text = visible_text(html);
+        assert!(
+            text.contains(|c: char| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{name}: {text}"
+        );
+        let english = english_phrases(&text);
+        assert!(
+            english.is_empty(),
+            "{name} has English: {english:?}\n{text}"
+        );
+    }
+    // The same pages in English say it in English (the check above can see English).
+    let en = http
+        .get(format!("{url}/login"))
+        .header(header::ACCEPT_LANGUAGE, "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!english_phrases(&visible_text(&en)).is_empty());
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wxpay_devices::model::Device;
 use wxpay_devices::simulator::service::{RequestRecord, SimulatorOptions};
+use wxpay_devices::status::{Failure, IntervalReason, RefreshBlocked};
 use wxpay_devices::sync::error::SyncError;
 use wxpay_devices::sync::fetch::FetchConfig;
 use wxpay_devices::sync::service::{SyncService, SyncSettings};
@@ -243,7 +244,13 @@ async fn a_failed_sync_keeps_the_last_snapshot_on_screen_marked_stale() {
     wait_until(|| service.status().last_error.is_some()).await;
     let status = service.status();
     let err = status.last_error.unwrap();
-    assert!(err.message.contains("SYSTEM_ERROR"), "{}", err.message);
+    assert_eq!(
+        err.failure,
+        Failure::Api {
+            code: "SYSTEM_ERROR".into()
+        }
+    );
+    assert!(err.detail.contains("SYSTEM_ERROR"), "{}", err.detail);
     assert!(err.request_id.is_some());
     assert!(!status.fresh);
     assert_eq!(status.devices, 500, "still the last good snapshot");
@@ -401,7 +408,13 @@ async fn a_sync_that_would_pass_the_daily_ceiling_is_refused_even_after_a_restar
         .await
         .expect_err("manual refresh: 60 > 45");
     let status = service.status();
-    assert!(status.manual_refresh_blocked.unwrap().contains("quota"));
+    assert!(matches!(
+        status.manual_refresh_blocked,
+        Some(RefreshBlocked::Quota {
+            used: 30,
+            limit: 45
+        })
+    ));
     assert_eq!(sim.log().len(), 30);
     drop(service);
 
@@ -418,13 +431,26 @@ async fn a_sync_that_would_pass_the_daily_ceiling_is_refused_even_after_a_restar
     wait_until(|| restarted.status().last_error.is_some()).await;
     let err = restarted.status().last_error.unwrap();
     assert!(
-        err.message.contains("refused") && err.message.contains("30 of the 35"),
-        "{}",
-        err.message
+        matches!(
+            err.failure,
+            Failure::Quota {
+                needed: 30,
+                used: 30,
+                ceiling: 35,
+                ..
+            }
+        ),
+        "{err:?}"
     );
     // ...and so is a manual one (30 + 30 > 45).
     let why = restarted.refresh_now().await.unwrap_err();
-    assert!(why.contains("daily quota"), "{why}");
+    assert_eq!(
+        why,
+        RefreshBlocked::Quota {
+            used: 30,
+            limit: 45
+        }
+    );
     assert_eq!(sim.log().len(), 30, "nothing sent after the restart");
     // The saved snapshot goes on being served.
     assert_eq!(
@@ -470,7 +496,17 @@ async fn automatic_syncs_leave_the_reserve_to_manual_ones() {
     service.refresh_in_background();
     wait_until(|| service.status().last_error.is_some()).await;
     let err = service.status().last_error.unwrap();
-    assert!(err.message.contains("10 of the 15"), "{}", err.message);
+    assert!(
+        matches!(
+            err.failure,
+            Failure::Quota {
+                used: 10,
+                ceiling: 15,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(sim.log().len(), 10, "the automatic sync sent nothing");
     // The manual one may use the reserve.
     service.refresh_now().await.unwrap();
@@ -544,11 +580,19 @@ async fn the_refresh_interval_stretches_to_fit_the_quota() {
     .await;
     let (small, why) = service.interval(3_000);
     assert_eq!(small, Duration::from_secs(600));
-    assert!(why.contains("time-to-live"));
+    assert_eq!(why, IntervalReason::CacheLifetime);
     // 100,000 devices: 1,000 requests a sync; 47,500 a day for automatic refreshes.
     let (big, why) = service.interval(100_000);
     assert_eq!(big.as_secs(), 1_818, "{big:?}");
-    assert!(why.contains("1000 requests"), "{why}");
+    assert_eq!(
+        why,
+        IntervalReason::Quota {
+            devices: 100_000,
+            cost: 1_000,
+            per_day: 47_500,
+            reserve: 2_500
+        }
+    );
     let syncs_a_day = 86_400 / big.as_secs();
     assert!(syncs_a_day * 1_000 <= 47_500);
 }
@@ -894,7 +938,7 @@ async fn a_sync_that_panics_frees_its_slot_and_says_so() {
     assert!(e.to_string().contains("internal error"), "{e}");
     let status = service.status();
     assert!(!status.running, "the slot is free");
-    assert!(status.last_error.unwrap().message.contains("exploded"));
+    assert!(status.last_error.unwrap().detail.contains("exploded"));
     // The next sync runs (it is not "already running" forever) and succeeds.
     explode.store(false, Ordering::SeqCst);
     service.refresh_now().await.unwrap();

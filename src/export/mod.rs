@@ -6,6 +6,7 @@ pub mod csv;
 pub mod xlsx;
 
 use crate::error::AppError;
+use crate::i18n::Lang;
 use crate::query::{DeviceQuery, Filter, Notice};
 use crate::view::{AppState, QueryRun};
 use axum::body::{Body, Bytes};
@@ -75,9 +76,9 @@ pub fn content_disposition(name: &str) -> HeaderValue {
 
 /// The view, or the error saying why not (never a partial file). The same policy as the grid
 /// (`view::AppState::run_query`): size limit, first-sync wait, errors.
-async fn prepare(state: &AppState, raw: Option<String>) -> Result<QueryRun, Response> {
+async fn prepare(state: &AppState, raw: Option<String>, lang: Lang) -> Result<QueryRun, Response> {
     state
-        .run_query(&raw.unwrap_or_default())
+        .run_query(&raw.unwrap_or_default(), lang)
         .await
         .map_err(IntoResponse::into_response)
 }
@@ -97,14 +98,19 @@ fn failed(e: impl std::fmt::Display) -> Response {
     AppError::Internal("the export could not be written; see the server log".into()).into_response()
 }
 
-async fn csv_export(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+async fn csv_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let lang = crate::i18n::from_headers(&headers);
     let QueryRun {
         index,
         query,
         output: out,
         notices,
         ..
-    } = match prepare(&state, raw).await {
+    } = match prepare(&state, raw, lang).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -143,7 +149,7 @@ async fn xlsx_export(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let lang = crate::i18n::from_headers(&headers);
-    let run = match prepare(&state, raw).await {
+    let run = match prepare(&state, raw, lang).await {
         Ok(p) => p,
         Err(r) => return r,
     };

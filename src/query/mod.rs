@@ -166,18 +166,44 @@ impl Default for DeviceQuery {
     }
 }
 
-/// A parameter that was ignored, and why.
+/// A parameter that was ignored, and why (`i18n` puts it into words).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub param: String,
     pub value: String,
-    pub reason: String,
+    pub reason: NoticeReason,
 }
 
+/// Why a parameter was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoticeReason {
+    BadValue,
+    TooManyValues,
+    SearchShortened,
+    BadGroup,
+    BadSort,
+    BadDir,
+    BadPage,
+    BadPageSize,
+    UnknownParam,
+}
+
+/// In English, for logs and the export's response header.
 impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value: String = self.value.chars().take(40).collect();
-        write!(f, "Ignored {}={:?}: {}", self.param, value, self.reason)
+        let why = match self.reason {
+            NoticeReason::BadValue => "not a valid value for this filter",
+            NoticeReason::TooManyValues => "too many values",
+            NoticeReason::SearchShortened => "search text shortened to 100 characters",
+            NoticeReason::BadGroup => "group by category, class, os or sub_merchant",
+            NoticeReason::BadSort => "not a device field",
+            NoticeReason::BadDir => "asc or desc",
+            NoticeReason::BadPage => "not a page number",
+            NoticeReason::BadPageSize => "page size is 10, 25, 50, 100 or 200",
+            NoticeReason::UnknownParam => "unknown parameter",
+        };
+        write!(f, "Ignored {}={:?}: {why}", self.param, value)
     }
 }
 
@@ -194,11 +220,11 @@ impl DeviceQuery {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> (Self, Vec<Notice>) {
         let mut q = DeviceQuery::default();
         let mut notices = Vec::new();
-        let mut note = |param: &str, value: &str, reason: &str| {
+        let mut note = |param: &str, value: &str, reason: NoticeReason| {
             notices.push(Notice {
                 param: param.into(),
                 value: value.into(),
-                reason: reason.into(),
+                reason,
             })
         };
         for (key, value) in pairs {
@@ -209,9 +235,9 @@ impl DeviceQuery {
                 }
                 let list = &mut q.filters[filter.index()];
                 if !filter.accepts(v) {
-                    note(&key, v, "not a valid value for this filter");
+                    note(&key, v, NoticeReason::BadValue);
                 } else if list.len() >= MAX_VALUES {
-                    note(&key, v, "too many values");
+                    note(&key, v, NoticeReason::TooManyValues);
                 } else if !list.iter().any(|x| x == v) {
                     list.push(v.to_string());
                 }
@@ -220,34 +246,34 @@ impl DeviceQuery {
             match key.as_str() {
                 "q" => {
                     if v.chars().count() > MAX_Q_CHARS {
-                        note("q", v, "search text shortened to 100 characters");
+                        note("q", v, NoticeReason::SearchShortened);
                     }
                     q.q = v.chars().take(MAX_Q_CHARS).collect();
                 }
                 "group" if v.is_empty() => q.group = None,
                 "group" => match GroupBy::parse(v) {
                     Some(g) => q.group = Some(g),
-                    None => note("group", v, "group by category, class, os or sub_merchant"),
+                    None => note("group", v, NoticeReason::BadGroup),
                 },
                 "sort" if v.is_empty() => q.sort = None,
                 "sort" => match Field::parse(v) {
                     Some(f) => q.sort = Some(f),
-                    None => note("sort", v, "not a device field"),
+                    None => note("sort", v, NoticeReason::BadSort),
                 },
                 "dir" => match v {
                     "asc" | "" => q.dir = SortDir::Asc,
                     "desc" => q.dir = SortDir::Desc,
-                    _ => note("dir", v, "asc or desc"),
+                    _ => note("dir", v, NoticeReason::BadDir),
                 },
                 "page" => match v.parse::<u32>() {
                     Ok(p) if p >= 1 => q.page = p,
-                    _ => note("page", v, "not a page number"),
+                    _ => note("page", v, NoticeReason::BadPage),
                 },
                 "per_page" => match v.parse::<u32>() {
                     Ok(n) if PAGE_SIZES.contains(&n) => q.per_page = n,
-                    _ => note("per_page", v, "page size is 10, 25, 50, 100 or 200"),
+                    _ => note("per_page", v, NoticeReason::BadPageSize),
                 },
-                _ => note(&key, v, "unknown parameter"),
+                _ => note(&key, v, NoticeReason::UnknownParam),
             }
         }
         (q, notices)

@@ -1,5 +1,6 @@
 //! Why a sync did not produce a snapshot.
 
+use crate::status::{Failure, Untrusted};
 use crate::wechatpay::error::WxPayError;
 use std::fmt;
 
@@ -41,6 +42,63 @@ impl SyncError {
             SyncError::Internal(_) => {
                 "reload the page; if it persists, check the server log".into()
             }
+        }
+    }
+
+    /// The kind of failure, for the page to put into words.
+    pub fn failure(&self) -> Failure {
+        use crate::wechatpay::error::VerifyError as V;
+        match self {
+            SyncError::Upstream(e) => match e {
+                WxPayError::Api { code, .. } => Failure::Api {
+                    code: code.as_str().to_string(),
+                },
+                WxPayError::Transport { .. } => Failure::Unreachable,
+                WxPayError::Timeout { .. } => Failure::Timeout,
+                WxPayError::Verification { reason, .. } => Failure::Untrusted(match reason {
+                    V::StaleTimestamp { .. } => Untrusted::Clock,
+                    V::MissingHeaders(_) => Untrusted::HeadersMissing,
+                    V::UnknownSerial(_) | V::ExpiredCertificate(_) => Untrusted::UnknownKey,
+                    V::SignTest | V::BadSignature | V::UnsupportedType(_) => {
+                        Untrusted::BadSignature
+                    }
+                }),
+                WxPayError::MalformedBody { .. } => Failure::Malformed,
+                WxPayError::Redirected { .. } => Failure::Redirected,
+                WxPayError::QuotaExhausted { used, limit, .. } => Failure::Quota {
+                    needed: 1,
+                    used: *used,
+                    ceiling: *limit,
+                    retry_in_secs: None,
+                },
+                WxPayError::InvalidArgument(_) => Failure::Internal,
+            },
+            SyncError::Quota {
+                needed,
+                used,
+                ceiling,
+                retry_in_secs,
+            } => Failure::Quota {
+                needed: *needed,
+                used: *used,
+                ceiling: *ceiling,
+                retry_in_secs: *retry_in_secs,
+            },
+            SyncError::NotNow(_) | SyncError::Internal(_) => Failure::Internal,
+        }
+    }
+
+    /// The technical detail, without advice (the page words that).
+    pub fn detail(&self) -> String {
+        match self {
+            SyncError::Upstream(e) => e.summary(),
+            SyncError::Quota {
+                needed,
+                used,
+                ceiling,
+                ..
+            } => format!("{used} + {needed} > {ceiling}"),
+            SyncError::NotNow(why) | SyncError::Internal(why) => why.clone(),
         }
     }
 

@@ -20,7 +20,7 @@ use super::limiter::RateLimiter;
 use super::quota::{QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{self, Snapshot, FORMAT};
 use crate::clock::unix_now;
-use crate::status::{ErrorInfo, SyncStatus};
+use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::panic::AssertUnwindSafe;
@@ -265,7 +265,7 @@ impl SyncService {
     }
 
     /// "Refresh now": allowed once a minute, not while a sync runs, and within the daily quota.
-    pub async fn refresh_now(self: &Arc<Self>) -> Result<(), String> {
+    pub async fn refresh_now(self: &Arc<Self>) -> Result<(), RefreshBlocked> {
         if let Some(why) = self.manual_refresh_blocked() {
             return Err(why);
         }
@@ -278,24 +278,24 @@ impl SyncService {
         Ok(())
     }
 
-    fn manual_refresh_blocked(&self) -> Option<String> {
+    fn manual_refresh_blocked(&self) -> Option<RefreshBlocked> {
         if self.progress_running() {
-            return Some("a sync is running".into());
+            return Some(RefreshBlocked::Running);
         }
         if let Some(t) = self.lock_state().last_manual {
             let since = t.elapsed();
             if since < self.settings.manual_min_interval {
-                let wait = (self.settings.manual_min_interval - since).as_secs() + 1;
-                return Some(format!("refresh allowed once a minute: wait {wait} s"));
+                let wait_secs = (self.settings.manual_min_interval - since).as_secs() + 1;
+                return Some(RefreshBlocked::TooSoon { wait_secs });
             }
         }
         let cost = sync_cost(self.known_devices());
         let used = self.budget.used();
         if used + cost > self.settings.daily_limit {
-            return Some(format!(
-                "the daily quota is used up ({used} of {} requests in 24 h)",
-                self.settings.daily_limit
-            ));
+            return Some(RefreshBlocked::Quota {
+                used,
+                limit: self.settings.daily_limit,
+            });
         }
         None
     }
@@ -313,7 +313,7 @@ impl SyncService {
     }
 
     /// The refresh interval in force for a list of `devices`, and why.
-    pub fn interval(&self, devices: usize) -> (Duration, String) {
+    pub fn interval(&self, devices: usize) -> (Duration, IntervalReason) {
         let cost = sync_cost(devices);
         let budget = self
             .settings
@@ -324,13 +324,15 @@ impl SyncService {
         if needed > self.settings.ttl {
             (
                 needed,
-                format!(
-                    "a sync of {devices} devices costs {cost} requests; automatic refreshes may use {budget} a day ({} kept for manual refreshes)",
-                    self.settings.reserve
-                ),
+                IntervalReason::Quota {
+                    devices,
+                    cost,
+                    per_day: budget,
+                    reserve: self.settings.reserve,
+                },
             )
         } else {
-            (self.settings.ttl, "the cache time-to-live".into())
+            (self.settings.ttl, IntervalReason::CacheLifetime)
         }
     }
 
@@ -442,8 +444,8 @@ impl SyncService {
         tracing::warn!(error = %e, "sync failed");
         self.failures.insert((), e.clone()).await;
         self.lock_state().last_error = Some(ErrorInfo {
-            message: e.to_string(),
-            advice: e.advice(),
+            failure: e.failure(),
+            detail: e.detail(),
             request_id: e.request_id().map(str::to_string),
             at: unix_now(),
         });

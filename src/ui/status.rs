@@ -29,7 +29,7 @@ pub fn StatusBar(
                             s.running = true;
                             s.pages_done = 0;
                             s.pages_total = 0;
-                            s.manual_refresh_blocked = Some("a sync is running".into());
+                            s.manual_refresh_blocked = Some(crate::status::RefreshBlocked::Running);
                         }
                     });
                 }
@@ -47,7 +47,7 @@ pub fn StatusBar(
             <span
                 data-testid="data-as-of"
                 data-synced-at=move || status.get().synced_at.map(|t| t.to_string()).unwrap_or_default()
-                title=move || status.get().interval_reason
+                title=move || lang.interval_reason(&status.get().interval_reason)
             >
                 {move || {
                     let s = status.get();
@@ -73,7 +73,7 @@ pub fn StatusBar(
                     }
                 })
             }}
-            <span class="hidden tabular-nums lg:inline" title=move || status.get().interval_reason data-testid="quota">
+            <span class="hidden tabular-nums lg:inline" title=move || lang.interval_reason(&status.get().interval_reason) data-testid="quota">
                 {move || {
                     let s = status.get();
                     lang.quota(
@@ -88,7 +88,13 @@ pub fn StatusBar(
                 class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-2 py-0.5 text-xs hover:bg-slate-100 dark:hover:bg-slate-800 disabled:cursor-not-allowed disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
                 data-testid="refresh"
                 disabled=move || status.get().manual_refresh_blocked.is_some()
-                title=move || status.get().manual_refresh_blocked.unwrap_or_else(|| t.refresh_title.into())
+                title=move || {
+                    status
+                        .get()
+                        .manual_refresh_blocked
+                        .map(|b| lang.refresh_blocked(&b))
+                        .unwrap_or_else(|| t.refresh_title.into())
+                }
                 on:click=on_refresh
             >
                 {t.refresh}
@@ -108,7 +114,8 @@ pub fn StatusBar(
 /// Below the header: why the data on screen may not be current.
 #[component]
 pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> impl IntoView {
-    let t = use_lang().texts();
+    let lang = use_lang();
+    let t = lang.texts();
     let status = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     move || {
         let s = status.get();
@@ -122,14 +129,14 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
             Some(view! {
                 <div role="alert" class="border-b border-red-200 dark:border-red-800 bg-red-50 dark:bg-red-950 px-4 py-2 text-sm text-red-900 dark:text-red-200" data-testid="sync-error">
                     <p class="font-medium">{shown}</p>
-                    <p class="mt-0.5">{e.message}</p>
-                    <p class="mt-0.5">{t.what_to_do}{e.advice}</p>
+                    <p class="mt-0.5">{lang.failure(&e.failure)}</p>
+                    <p class="mt-0.5 font-mono text-xs">{e.detail}</p>
+                    <p class="mt-0.5">{t.what_to_do}{lang.failure_advice(&e.failure)}</p>
                     {rid.map(|r| view! { <p class="mt-0.5 font-mono text-xs">{r}</p> })}
                 </div>
             }
             .into_any())
         } else if !s.complete && s.synced_at.is_some() {
-            let lang = use_lang();
             let expected = s.expected.unwrap_or(s.devices as u64) as usize;
             Some(view! {
                 <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="incomplete">
@@ -144,7 +151,7 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
         } else if !s.fresh && s.synced_at.is_some() && !s.running {
             Some(view! {
                 <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="stale">
-                    {format!("{} ({})", t.stale, s.interval_reason)}
+                    {format!("{} ({})", t.stale, lang.interval_reason(&s.interval_reason))}
                 </div>
             }
             .into_any())

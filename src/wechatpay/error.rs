@@ -200,6 +200,19 @@ impl WxPayError {
     }
 }
 
+impl WxPayError {
+    /// What happened, technically (the request, the status, WeChat Pay's own code and message,
+    /// the `Request-ID`), without advice: for a page that puts the advice into its own words.
+    pub fn summary(&self) -> String {
+        let full = self.to_string();
+        let advice = format!(". {}", self.advice());
+        match full.strip_suffix(&advice) {
+            Some(s) => s.to_string(),
+            None => full,
+        }
+    }
+}
+
 impl fmt::Display for WxPayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rid = |id: &Option<String>| match id {
