@@ -244,12 +244,23 @@ mod server {
         use crate::query::{Filter, NONE_VALUE};
         let t = lang.texts();
         view.notices = notices.iter().map(|n| lang.notice(n)).collect();
+        let table = |filter: Filter| match filter {
+            Filter::Category => Some(crate::codes::Table::Category),
+            Filter::Class => Some(crate::codes::Table::Class),
+            Filter::Scene => Some(crate::codes::Table::Scene),
+            _ => None,
+        };
         let label = |filter: Filter, value: &str, current: &mut String| {
             *current = match (filter, value) {
                 (Filter::SubMchid, NONE_VALUE) => t.merchants_own.into(),
                 (_, NONE_VALUE) => t.not_set.into(),
                 (Filter::Status, "ACTIVATED") => t.activated.into(),
                 (Filter::Status, "INACTIVATED") => t.inactive.into(),
+                // English means English: the table's label, the API's own name beside it.
+                (f, code) if lang == Lang::En && table(f).is_some() => {
+                    let en = table(f).map(|t| t.label_en(code)).unwrap_or_default();
+                    format!("{en} ({current})")
+                }
                 _ => return,
             };
         };

@@ -1145,3 +1145,32 @@ async fn the_chinese_pages_say_nothing_in_english() {
         .unwrap();
     assert!(!english_phrases(&visible_text(&en)).is_empty());
 }
+
+#[tokio::test]
+async fn on_the_english_page_codes_read_in_english_with_the_api_name_beside() {
+    let url = dashboard(false).await;
+    let http = client();
+    let page = |lang: &'static str| {
+        http.get(format!("{url}/?category=2&group=category"))
+            .header(header::ACCEPT_LANGUAGE, lang)
+            .send()
+    };
+    let en = page("en").await.unwrap().text().await.unwrap();
+    // The grid: the English label shown, the API's own name and the code on hover.
+    assert!(
+        en.contains(" · 2\">Desktop checkout</span>"),
+        "grid cell in English"
+    );
+    assert!(!en.contains(" · 2\">桌面收银设备</span>"));
+    // The filter panel and the group headers: the English label, the API's name beside it.
+    assert!(
+        en.contains("Desktop checkout (桌面收银设备)"),
+        "facet in English"
+    );
+    let zh = page("zh-CN").await.unwrap().text().await.unwrap();
+    assert!(
+        zh.contains("title=\"Desktop checkout · 2\">"),
+        "the English label on hover"
+    );
+    assert!(!zh.contains("Desktop checkout (桌面收银设备)"));
+}

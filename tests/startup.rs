@@ -508,6 +508,11 @@ async fn sigterm_saves_requests_counted_since_the_last_save() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(d.saved_ledger_count(), 9);
+    // The first sync frees its slot just after saving: until then a refresh is refused.
+    while d.metric(&http, "wxpay_sync_running").await != 0.0 {
+        assert!(Instant::now() < deadline, "the first sync never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // A second sync: its 8 requests are counted when sent, and it is still waiting for the
     // answers when the dashboard is told to stop.
     let r = http

@@ -136,15 +136,20 @@ fn GroupHeader(g: GroupCount, collapsed: RwSignal<HashSet<String>>) -> impl Into
     }
 }
 
-/// A coded value: the name shown, the code and English label on hover.
+/// A coded value, in the page's language: on the Chinese page the API's own name (the English
+/// label and the code on hover); on the English page the English label (the API's name and
+/// the code on hover).
 fn coded(table: Table, code: Option<&str>, name: Option<&str>) -> impl IntoView {
-    let shown = table.display_name(code, name).unwrap_or_else(|| "—".into());
-    let label = |c: &str| match (use_lang(), table.lookup(c)) {
-        (crate::i18n::Lang::Zh, Some(row)) => row.zh.to_string(),
-        _ => table.label_en(c),
+    let native = table.display_name(code, name);
+    let english = code
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| table.label_en(c));
+    let (shown, other) = match use_lang() {
+        crate::i18n::Lang::Zh => (native, english),
+        crate::i18n::Lang::En => (english.or(native.clone()), native),
     };
-    let title = code.map(|c| format!("{} · {}", label(c), c.trim()));
-    view! { <span title=title>{shown}</span> }
+    let title = code.map(|c| format!("{} · {}", other.unwrap_or_default(), c.trim()));
+    view! { <span title=title>{shown.unwrap_or_else(|| "—".into())}</span> }
 }
 
 #[component]
