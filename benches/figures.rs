@@ -17,7 +17,7 @@ use wxpay_devices::simulator::dataset::{generate, DatasetSpec};
 use wxpay_devices::simulator::keys::SimKeys;
 use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
 use wxpay_devices::sync::service::{SyncService, SyncSettings};
-use wxpay_devices::sync::snapshot::{self, Snapshot, FORMAT};
+use wxpay_devices::sync::snapshot::{Snapshot, FORMAT};
 use wxpay_devices::view::AppState;
 use wxpay_devices::wechatpay::client::WxPayClient;
 
@@ -277,7 +277,7 @@ async fn export_bench() {
         ..Default::default()
     };
     let (_sim, service) = service_over(&keys, options, Some(dir.clone()), "bench-export").await;
-    snapshot::save(service.snapshot_path().unwrap(), &snap).unwrap();
+    service.store().save(&snap).unwrap();
     drop(snap);
     service.load_saved().await.unwrap();
     let state = AppState::new(service);

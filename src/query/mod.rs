@@ -402,6 +402,33 @@ impl DeviceQuery {
     }
 }
 
+/// One value of a filter with the number of devices it would show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetValue {
+    /// The filter value (`-` for devices without the field).
+    pub value: String,
+    pub label: String,
+    pub count: usize,
+}
+
+/// A filter's values, each counted as if that filter were cleared (as faceted search does).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facet {
+    pub filter: Filter,
+    /// Most frequent first; selected values always included.
+    pub values: Vec<FacetValue>,
+    /// Values left out of `values` (sub-merchants can be thousands: search them instead).
+    pub more: usize,
+}
+
+/// One group of a grouped view, with its count across all pages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCount {
+    pub value: String,
+    pub label: String,
+    pub count: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,31 +533,4 @@ mod tests {
         assert_eq!(c.to_query_string(), "group=os&per_page=10");
         assert!(!c.is_filtered());
     }
-}
-
-/// One value of a filter with the number of devices it would show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FacetValue {
-    /// The filter value (`-` for devices without the field).
-    pub value: String,
-    pub label: String,
-    pub count: usize,
-}
-
-/// A filter's values, each counted as if that filter were cleared (as faceted search does).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Facet {
-    pub filter: Filter,
-    /// Most frequent first; selected values always included.
-    pub values: Vec<FacetValue>,
-    /// Values left out of `values` (sub-merchants can be thousands: search them instead).
-    pub more: usize,
-}
-
-/// One group of a grouped view, with its count across all pages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupCount {
-    pub value: String,
-    pub label: String,
-    pub count: usize,
 }

@@ -316,17 +316,30 @@ impl Simulator {
     /// Issues a new platform certificate with a new key; responses are signed with it from now on.
     pub fn rotate_certificate(&self) -> Result<String, String> {
         let fresh = SimKeys::generate()?;
-        let serial = fresh.platform_cert_serial.clone();
+        Ok(self.add_certificate(
+            fresh.platform_cert_serial,
+            fresh.platform_key,
+            fresh.platform_cert_pem,
+        ))
+    }
+
+    /// Adds a platform certificate; the newest signs the answers. Returns its serial.
+    fn add_certificate(
+        &self,
+        serial: String,
+        key: crate::wechatpay::keys::MerchantKey,
+        pem: String,
+    ) -> String {
         self.inner
             .certs
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(PlatformCert {
                 serial: serial.clone(),
-                key: fresh.platform_key,
-                pem: fresh.platform_cert_pem,
+                key,
+                pem,
             });
-        Ok(serial)
+        serial
     }
 
     /// Issues a platform certificate that has already expired, with a new key; responses are
@@ -336,16 +349,11 @@ impl Simulator {
             rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
         let pem = super::keys::expired_certificate(&key)?;
         let serial = crate::wechatpay::certificates::parse_certificate(pem.as_bytes())?.serial;
-        self.inner
-            .certs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(PlatformCert {
-                serial: serial.clone(),
-                key: crate::wechatpay::keys::MerchantKey::from_key(key),
-                pem,
-            });
-        Ok(serial)
+        Ok(self.add_certificate(
+            serial,
+            crate::wechatpay::keys::MerchantKey::from_key(key),
+            pem,
+        ))
     }
 
     /// The configuration our client needs to talk to this simulator at `base_url`.

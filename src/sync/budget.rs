@@ -11,15 +11,30 @@ use crate::wechatpay::error::WxPayError;
 use futures::future::BoxFuture;
 use std::sync::Mutex;
 
-pub struct RequestBudget {
+/// The budget as the sync sees it: one of the sync service's seams (docs/architecture.md).
+/// Today [`LocalBudget`], in this process; several replicas share one (the same rate and quota
+/// for all of them).
+pub trait RequestBudget: RequestGate {
+    /// Requests sent in the last 24 h.
+    fn used(&self) -> u64;
+    /// Seconds until `needed` more requests fit under `ceiling`, if within a day.
+    fn seconds_until_room(&self, needed: u64, ceiling: u64) -> Option<i64>;
+    /// Keeps the count where it survives a restart.
+    fn save(&self) -> std::io::Result<()>;
+    /// A `FREQUENCY_LIMITED` answer: slow down.
+    fn back_off(&self);
+}
+
+/// The rate limiter and the quota ledger of this process.
+pub struct LocalBudget {
     limiter: RateLimiter,
     ledger: Mutex<QuotaLedger>,
     daily_limit: u64,
 }
 
-impl RequestBudget {
+impl LocalBudget {
     pub fn new(limiter: RateLimiter, ledger: QuotaLedger, daily_limit: u64) -> Self {
-        RequestBudget {
+        LocalBudget {
             limiter,
             ledger: Mutex::new(ledger),
             daily_limit,
@@ -30,29 +45,8 @@ impl RequestBudget {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Requests sent in the last 24 h.
-    pub fn used(&self) -> u64 {
-        self.ledger().used(unix_now())
-    }
-
     pub fn daily_limit(&self) -> u64 {
         self.daily_limit
-    }
-
-    /// Seconds until `needed` more requests fit under `ceiling`, if within a day.
-    pub fn seconds_until_room(&self, needed: u64, ceiling: u64) -> Option<i64> {
-        self.ledger()
-            .seconds_until_room(unix_now(), needed, ceiling)
-    }
-
-    /// Writes the ledger to its file, if it changed.
-    pub fn save(&self) -> std::io::Result<()> {
-        self.ledger().save(unix_now())
-    }
-
-    /// A `FREQUENCY_LIMITED` answer: slow down.
-    pub async fn back_off(&self) {
-        self.limiter.back_off().await
     }
 
     /// Waits for the rate limiter, then counts the request; refuses (sends nothing) once the
@@ -74,10 +68,30 @@ impl RequestBudget {
     }
 }
 
-impl RequestGate for RequestBudget {
+impl RequestBudget for LocalBudget {
+    fn used(&self) -> u64 {
+        self.ledger().used(unix_now())
+    }
+
+    fn seconds_until_room(&self, needed: u64, ceiling: u64) -> Option<i64> {
+        self.ledger()
+            .seconds_until_room(unix_now(), needed, ceiling)
+    }
+
+    /// Writes the ledger to its file, if it changed.
+    fn save(&self) -> std::io::Result<()> {
+        self.ledger().save(unix_now())
+    }
+
+    fn back_off(&self) {
+        self.limiter.back_off()
+    }
+}
+
+impl RequestGate for LocalBudget {
     fn admit<'a>(&'a self, request: &'a str) -> BoxFuture<'a, Result<Admitted, WxPayError>> {
         Box::pin(async move {
-            let permit = RequestBudget::admit(self, request).await?;
+            let permit = LocalBudget::admit(self, request).await?;
             Ok(Box::new(permit) as Admitted)
         })
     }
@@ -90,7 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_each_admitted_request_and_refuses_past_the_limit() {
-        let b = RequestBudget::new(
+        let b = LocalBudget::new(
             RateLimiter::new(100, Duration::from_secs(1)),
             QuotaLedger::in_memory("m"),
             3,

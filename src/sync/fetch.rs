@@ -124,7 +124,7 @@ pub struct Fetched {
 /// Everything one sync needs.
 pub struct Fetcher<'a> {
     pub client: &'a WxPayClient,
-    pub budget: &'a RequestBudget,
+    pub budget: &'a dyn RequestBudget,
     pub pages: &'a PageCache,
     pub config: &'a FetchConfig,
     pub progress: &'a Progress,
@@ -353,7 +353,7 @@ impl Fetcher<'_> {
             };
             if error.code() == Some(&ApiCode::FrequencyLimited) {
                 self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
-                self.budget.back_off().await;
+                self.budget.back_off();
             }
             attempt += 1;
             if !error.is_retryable() || attempt >= self.config.max_attempts {

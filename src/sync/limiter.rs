@@ -173,7 +173,7 @@ impl RateLimiter {
     }
 
     /// Called on `FREQUENCY_LIMITED`: pause for a window, then half the rate for a minute.
-    pub async fn back_off(&self) {
+    pub fn back_off(&self) {
         let mut s = self.shared.lock();
         let now = Instant::now();
         s.paused_until = Some(now + self.shared.window);
@@ -268,7 +268,7 @@ mod tests {
     async fn back_off_pauses_then_halves_the_rate() {
         let limiter = RateLimiter::new(20, Duration::from_secs(1));
         let start = Instant::now();
-        limiter.back_off().await;
+        limiter.back_off();
         let p = limiter.acquire().await;
         drop(p);
         assert!(start.elapsed() >= Duration::from_secs(1), "paused a window");

@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod error;
 pub mod fetch;
+pub mod lease;
 pub mod limiter;
 pub mod quota;
 pub mod service;

@@ -13,12 +13,13 @@
 //!   snapshot and the ledger are saved in the data directory and loaded at start.
 //! - A sync that panics still ends: its slot is freed and its error shown.
 
-use super::budget::RequestBudget;
+use super::budget::{LocalBudget, RequestBudget};
 use super::error::SyncError;
 use super::fetch::{page_cache, FetchConfig, Fetcher, PageCache, Progress, PAGE_SIZE};
+use super::lease::{LocalLease, SyncLease};
 use super::limiter::RateLimiter;
 use super::quota::{QuotaLedger, DAILY_LIMIT};
-use super::snapshot::{self, Snapshot, FORMAT};
+use super::snapshot::{FileStore, NoStore, Snapshot, SnapshotStore, FORMAT};
 use crate::clock::unix_now;
 use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
@@ -100,13 +101,14 @@ pub struct SyncService {
     source: String,
     demo: bool,
     settings: SyncSettings,
-    snapshot_path: Option<PathBuf>,
+    store: Arc<dyn SnapshotStore>,
+    lease: Arc<dyn SyncLease>,
     fresh: moka::future::Cache<(), Fresh>,
     failures: moka::future::Cache<(), Arc<SyncError>>,
     /// The sync running, which callers share. A plain mutex: it is cleared by a guard when the
     /// sync ends, panics included.
     inflight: Mutex<Option<SharedSync>>,
-    budget: Arc<RequestBudget>,
+    budget: Arc<dyn RequestBudget>,
     pages: PageCache,
     progress: Progress,
     state: Mutex<State>,
@@ -130,14 +132,18 @@ impl SyncService {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let snapshot_path = data_dir
-            .as_ref()
-            .map(|d| d.join(format!("snapshot-{slug}.json")));
+        let store: Arc<dyn SnapshotStore> = match &data_dir {
+            Some(d) => Arc::new(FileStore {
+                path: d.join(format!("snapshot-{slug}.json")),
+                source: source.clone(),
+            }),
+            None => Arc::new(NoStore),
+        };
         let ledger = match &data_dir {
             Some(d) => QuotaLedger::load(&d.join(format!("ledger-{slug}.json")), &source),
             None => QuotaLedger::in_memory(&source),
         };
-        let budget = Arc::new(RequestBudget::new(
+        let budget = Arc::new(LocalBudget::new(
             RateLimiter::for_wechatpay(),
             ledger,
             settings.daily_limit,
@@ -146,7 +152,8 @@ impl SyncService {
         Arc::new(SyncService {
             client,
             demo,
-            snapshot_path,
+            store,
+            lease: Arc::new(LocalLease::default()),
             fresh: moka::future::Cache::builder()
                 .max_capacity(1)
                 .expire_after(FreshExpiry)
@@ -167,9 +174,8 @@ impl SyncService {
 
     /// Loads the saved snapshot, if any: served at once, fresh until its interval runs out.
     pub async fn load_saved(&self) -> Option<Arc<Snapshot>> {
-        let path = self.snapshot_path.clone()?;
-        let source = self.source.clone();
-        let loaded = tokio::task::spawn_blocking(move || snapshot::load(&path, &source))
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || store.load())
             .await
             .ok()??;
         let loaded = Arc::new(loaded);
@@ -195,9 +201,9 @@ impl SyncService {
         Some(loaded)
     }
 
-    /// Where the last good snapshot is saved, if anywhere.
-    pub fn snapshot_path(&self) -> Option<&std::path::Path> {
-        self.snapshot_path.as_deref()
+    /// Where the last good snapshot is kept.
+    pub fn store(&self) -> &Arc<dyn SnapshotStore> {
+        &self.store
     }
 
     pub fn is_demo(&self) -> bool {
@@ -385,6 +391,12 @@ impl SyncService {
     /// One sync, in its own task. Clears the in-flight marker when done.
     async fn run(self: Arc<Self>, manual: bool) -> SyncResult {
         let started = Instant::now();
+        // Held until the sync ends (the embedded lease always grants; see sync/lease.rs).
+        let Some(_lease) = self.lease.acquire().await else {
+            return Err(Arc::new(SyncError::NotNow(
+                "another process holds the sync lease".into(),
+            )));
+        };
         let outcome = self.fetch(manual).await;
         let result = match outcome {
             Ok(snapshot) => {
@@ -421,13 +433,10 @@ impl SyncService {
                     millis = snapshot.sync_millis,
                     "sync finished"
                 );
-                if let Some(path) = self.snapshot_path.clone() {
-                    let s = snapshot.clone();
-                    let saved =
-                        tokio::task::spawn_blocking(move || snapshot::save(&path, &s)).await;
-                    if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {
-                        tracing::warn!(error = %e, "could not save the snapshot");
-                    }
+                let (store, s) = (self.store.clone(), snapshot.clone());
+                let saved = tokio::task::spawn_blocking(move || store.save(&s)).await;
+                if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {
+                    tracing::warn!(error = %e, "could not save the snapshot");
                 }
                 Ok(snapshot)
             }
@@ -473,7 +482,7 @@ impl SyncService {
         self.progress.reset();
         let fetcher = Fetcher {
             client: &self.client,
-            budget: &self.budget,
+            budget: self.budget.as_ref(),
             pages: &self.pages,
             config: &self.settings.fetch,
             progress: &self.progress,

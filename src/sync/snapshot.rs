@@ -79,6 +79,44 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where the last good snapshot is kept, so a restart serves it at once: one of the sync
+/// service's seams (docs/architecture.md). Today a file in `DATA_DIR`, or nothing.
+pub trait SnapshotStore: Send + Sync {
+    /// The saved snapshot of this store's data, if there is a usable one.
+    fn load(&self) -> Option<Snapshot>;
+    /// Replaces the saved snapshot, atomically.
+    fn save(&self, snapshot: &Snapshot) -> std::io::Result<()>;
+}
+
+/// A file (written atomically, 0600), holding the snapshot of one source.
+pub struct FileStore {
+    pub path: std::path::PathBuf,
+    pub source: String,
+}
+
+impl SnapshotStore for FileStore {
+    fn load(&self) -> Option<Snapshot> {
+        load(&self.path, &self.source)
+    }
+
+    fn save(&self, snapshot: &Snapshot) -> std::io::Result<()> {
+        save(&self.path, snapshot)
+    }
+}
+
+/// Keeps nothing (no data directory).
+pub struct NoStore;
+
+impl SnapshotStore for NoStore {
+    fn load(&self) -> Option<Snapshot> {
+        None
+    }
+
+    fn save(&self, _: &Snapshot) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn save(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
     write_atomically(path, &serde_json::to_vec(snapshot)?)
 }

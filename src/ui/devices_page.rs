@@ -6,7 +6,7 @@ use crate::format::thousands;
 use crate::i18n::{use_lang, Lang};
 use crate::query::DeviceQuery;
 use crate::ui::chart::SummaryChart;
-use crate::ui::device_table::DeviceGrid;
+use crate::ui::device_grid::DeviceGrid;
 use crate::ui::export_menu::ExportMenu;
 use crate::ui::filters::{ActiveFilters, FilterPanel};
 use crate::ui::pagination::Pagination;

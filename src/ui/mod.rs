@@ -1,12 +1,14 @@
 //! The dashboard's UI components.
 
 pub mod chart;
-pub mod device_table;
+pub mod device_grid;
 pub mod devices_page;
+pub mod display_menu;
 pub mod export_menu;
 pub mod filters;
 pub mod pagination;
 pub mod prefs;
+pub mod search_box;
 pub mod status;
 pub mod toolbar;
 
