@@ -42,7 +42,7 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
                     <title>{name.clone()}</title>
                     // The whole row is the target, not just the bar.
                     <rect x="0" y=y.to_string() width="100%" height=ROW.to_string() fill="transparent" class="hover:fill-slate-100 dark:hover:fill-slate-800"></rect>
-                    <text x="0" y=(y + 15).to_string() class="fill-slate-700 dark:fill-slate-200 text-[11px]">{truncate(&label, 14)}</text>
+                    <text x="0" y=(y + 15).to_string() class="fill-slate-700 dark:fill-slate-200 text-[11px]">{short_label(&label)}</text>
                     <rect x="34%" y=(y + 4).to_string() width=format!("{:.1}%", width * 0.52) height="14" rx="2" class="fill-emerald-600 hover:fill-emerald-700"></rect>
                     <text x="100%" y=(y + 15).to_string() text-anchor="end" class="fill-slate-600 dark:fill-slate-300 text-[11px] tabular-nums">{thousands(g.count)}</text>
                 </a>
@@ -65,10 +65,52 @@ pub fn SummaryChart(v: DeviceView, query: DeviceQuery) -> impl IntoView {
     .into_any()
 }
 
-fn truncate(s: &str, chars: usize) -> String {
-    if s.chars().count() <= chars {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(chars - 1).collect::<String>())
+/// A bar's label within the room beside the bar: about 20 narrow characters (a Chinese
+/// character counts as two). A translated label drops the original name in parentheses first
+/// (it stays in the tooltip).
+fn short_label(label: &str) -> String {
+    const ROOM: usize = 20;
+    let width = |s: &str| -> usize { s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum() };
+    let label = match label.split_once(" (") {
+        Some((first, _)) if width(label) > ROOM => first,
+        _ => label,
+    };
+    if width(label) <= ROOM {
+        return label.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in label.chars() {
+        let w = if c.is_ascii() { 1 } else { 2 };
+        if used + w > ROOM - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_label;
+
+    #[test]
+    fn labels_fit_beside_the_bar() {
+        assert_eq!(short_label("Frog (青蛙设备)"), "Frog (青蛙设备)");
+        assert_eq!(
+            short_label("Desktop checkout (桌面收银设备)"),
+            "Desktop checkout"
+        );
+        assert_eq!(
+            short_label("Industry checkout hardware (行业收银硬件)"),
+            "Industry checkout h…"
+        );
+        assert_eq!(short_label("桌面收银设备"), "桌面收银设备");
+        assert_eq!(
+            short_label("桌面双屏刷脸设备和更多字"),
+            "桌面双屏刷脸设备和…"
+        );
     }
 }
