@@ -141,6 +141,24 @@ async fn hostile_values_round_trip_apart_from_the_formula_guard() {
     assert_eq!(rows.len(), devices.len());
 }
 
+/// A sheet's rows as `cell=cell=…` lines.
+fn sheet_lines<R: std::io::Read + std::io::Seek>(
+    book: &mut calamine::Xlsx<R>,
+    sheet: &str,
+) -> Vec<String> {
+    use calamine::Reader;
+    book.worksheet_range(sheet)
+        .unwrap()
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("=")
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn xlsx_reads_back_with_the_same_rows() {
     use calamine::{Reader, Xlsx};
@@ -184,16 +202,7 @@ async fn xlsx_reads_back_with_the_same_rows() {
         got, want,
         "values exact: strings are never evaluated, so no guard is needed"
     );
-    let about = book.worksheet_range("View").unwrap();
-    let text: Vec<String> = about
-        .rows()
-        .map(|r| {
-            r.iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join("=")
-        })
-        .collect();
+    let text = sheet_lines(&mut book, "View");
     assert!(
         text.iter()
             .any(|l| l.starts_with("Filter: Operating system=LINUX")),
@@ -226,16 +235,7 @@ async fn xlsx_reads_back_with_the_same_rows() {
     let mut book: Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(zh.to_vec())).unwrap();
     assert_eq!(book.sheet_names(), ["设备", "视图"]);
-    let about = book.worksheet_range("视图").unwrap();
-    let text: Vec<String> = about
-        .rows()
-        .map(|r| {
-            r.iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join("=")
-        })
-        .collect();
+    let text = sheet_lines(&mut book, "视图");
     assert!(text.iter().any(|l| l == "筛选：操作系统=LINUX"), "{text:?}");
     assert!(
         text.iter().any(|l| l == &format!("行数={}", want.len())),

@@ -1,4 +1,5 @@
 import { test, expect } from "@playwright/test";
+import { chromiumArgs, chromiumPath } from "../chromium";
 
 // The door, in a real browser. Not the console-error fixture: refused requests log errors.
 //
@@ -6,19 +7,9 @@ import { test, expect } from "@playwright/test";
 // page at evil.test has loaded.
 test.use({
   launchOptions: {
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    executablePath: chromiumPath,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--host-resolver-rules=MAP evil.test 127.0.0.1",
-    ],
+    args: [...chromiumArgs, "--host-resolver-rules=MAP evil.test 127.0.0.1"],
   },
 });
 
