@@ -21,6 +21,8 @@ pub mod export;
 pub mod format;
 #[cfg(feature = "ssr")]
 pub mod guard;
+#[cfg(feature = "ssr")]
+pub mod history;
 pub mod i18n;
 #[cfg(feature = "ssr")]
 pub mod metrics;

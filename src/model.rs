@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One smart device, exactly as `GET /v3/iotmanage/devices` returns it (16 optional strings).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Device {
     #[serde(skip_serializing_if = "Option::is_none")]

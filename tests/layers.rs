@@ -14,7 +14,7 @@ const LAYERS: &[(u32, &[&str])] = &[
         ],
     ),
     (20, &["wechatpay"]),
-    (30, &["simulator", "sync"]),
+    (30, &["history", "simulator", "sync"]),
     (40, &["query"]),
     (50, &["i18n"]),
     (60, &["view"]),

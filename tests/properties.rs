@@ -5,6 +5,8 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use proptest::prelude::*;
 use std::cmp::Ordering;
 use std::sync::{Arc, OnceLock};
+use wxpay_devices::history::diff::{apply, diff, ChangeKind};
+use wxpay_devices::model::Device;
 use wxpay_devices::model::{ApiErrorBody, DevicePage};
 use wxpay_devices::query::apply::{compare_values, run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
@@ -38,6 +40,49 @@ fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
         ),
         0..12,
     )
+}
+
+/// A list as a sync holds it: serials unique (some devices without one), few distinct values so
+/// that two lists overlap.
+fn device_list() -> impl Strategy<Value = Vec<Device>> {
+    let device = (
+        prop::option::of(prop_oneof![
+            "[A-F]".prop_map(|s| s),
+            Just(String::new()),
+            Just(" ".to_string()),
+        ]),
+        prop::option::of("[xy]"),
+        prop::option::of("19000000[01]"),
+        prop::option::of(prop_oneof![Just("ACTIVATED"), Just("INACTIVATED")]),
+    )
+        .prop_map(|(sn, model, sub, status)| Device {
+            device_sn: sn,
+            device_model: model,
+            sub_mchid: sub,
+            activation_status: status.map(str::to_string),
+            ..Default::default()
+        });
+    prop::collection::vec(device, 0..12).prop_map(|mut v| {
+        let mut seen = std::collections::HashSet::new();
+        v.retain(|d| {
+            match d
+                .device_sn
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                Some(sn) => seen.insert(sn.to_string()),
+                None => true,
+            }
+        });
+        v
+    })
+}
+
+fn sorted(mut v: Vec<Device>) -> Vec<String> {
+    let mut s: Vec<String> = v.drain(..).map(|d| format!("{d:?}")).collect();
+    s.sort();
+    s
 }
 
 /// Field values as the API sends them: numbers of any length (leading zeros too), models that
@@ -142,6 +187,21 @@ proptest! {
             if let Some(j) = sorted[i + 1..].iter().position(|x| x == v) {
                 prop_assert!(sorted[i..=i + j + 1].iter().all(|x| x == v));
             }
+        }
+    }
+
+    /// The diff is exact: applied to the old list it gives the new one; an incomplete new list
+    /// removes nothing.
+    #[test]
+    fn a_diff_applied_to_the_old_list_gives_the_new_one(a in device_list(), b in device_list()) {
+        let changes = diff(&a, &b, true);
+        prop_assert_eq!(sorted(apply(&a, &changes)), sorted(b.clone()));
+        prop_assert!(diff(&b, &b, true).is_empty());
+        let partial = diff(&a, &b, false);
+        prop_assert!(partial.iter().all(|c| c.kind != ChangeKind::Removed));
+        let kept = apply(&a, &partial);
+        for d in &b {
+            prop_assert!(kept.contains(d), "{:?} missing", d);
         }
     }
 
