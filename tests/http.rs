@@ -4,14 +4,13 @@
 
 mod common;
 
-use common::{fast_retries, guard, serve, setup};
+use common::{fast_retries, serve, setup};
 use leptos::server_fn::ServerFn;
 use reqwest::{header, redirect::Policy, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use wxpay_devices::api::LoadView;
 use wxpay_devices::auth::{hash_password, Auth};
-use wxpay_devices::server::router;
 use wxpay_devices::simulator::service::SimulatorOptions;
 use wxpay_devices::view::AppState;
 
@@ -23,16 +22,54 @@ async fn dashboard_with(
     password: bool,
 ) -> (wxpay_devices::simulator::service::Simulator, String) {
     let (sim, sync) = setup(options, fast_retries(), None).await;
-    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    let hash = password.then(|| hash_password(PASSWORD).unwrap());
-    let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
-    let state = AppState::new(sync).with_auth(auth.enabled());
-    (
-        sim,
-        serve(|addr| router(leptos_options, state, auth, guard(addr))).await,
-    )
+    let (url, _) = Served::new(sync).password(password).serve().await;
+    (sim, url)
+}
+
+/// The whole router over a sync service, served on a loopback port: the Leptos settings of
+/// Cargo.toml, no password, the guard with no extra names, the default limits, unless told.
+struct Served {
+    sync: Arc<wxpay_devices::sync::service::SyncService>,
+    site: leptos::config::LeptosOptions,
+    password: bool,
+    hosts: Vec<String>,
+    proxies: Vec<String>,
+    limits: wxpay_devices::server::Limits,
+}
+
+impl Served {
+    fn new(sync: Arc<wxpay_devices::sync::service::SyncService>) -> Self {
+        Served {
+            sync,
+            site: leptos::prelude::get_configuration(Some("Cargo.toml"))
+                .unwrap()
+                .leptos_options,
+            password: false,
+            hosts: Vec::new(),
+            proxies: Vec::new(),
+            limits: Default::default(),
+        }
+    }
+
+    fn password(self, password: bool) -> Self {
+        Served { password, ..self }
+    }
+
+    /// Its base URL, and the sign-in settings (to read their counters).
+    async fn serve(self) -> (String, Arc<Auth>) {
+        let hash = self.password.then(|| hash_password(PASSWORD).unwrap());
+        let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
+        let state = AppState::new(self.sync).with_auth(auth.enabled());
+        let a = auth.clone();
+        let (site, hosts, proxies, limits) = (self.site, self.hosts, self.proxies, self.limits);
+        let url = serve(move |addr| {
+            let g =
+                Arc::new(wxpay_devices::guard::AccessGuard::new(addr, &hosts, &proxies).unwrap());
+            wxpay_devices::server::router_with_limits(site, state, a, g, limits)
+        })
+        .await;
+        (url, auth)
+    }
 }
 
 async fn dashboard(password: bool) -> String {
@@ -387,12 +424,9 @@ async fn paths_that_climb_out_of_the_site_are_refused_as_sent() {
         None,
     )
     .await;
-    let mut leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    leptos_options.site_root = site.display().to_string().into();
-    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
-    let url = serve(|addr| router(leptos_options, AppState::new(sync), auth, guard(addr))).await;
+    let mut served = Served::new(sync);
+    served.site.site_root = site.display().to_string().into();
+    let (url, _) = served.serve().await;
     // Sanity: raw requests reach the site's files.
     let (status, body) = raw_get(&url, "/pkg/app.css").await;
     assert_eq!(status, 200, "{body}");
@@ -487,7 +521,7 @@ async fn bodies_are_limited_to_64_kib_exactly() {
 
 #[tokio::test]
 async fn a_request_that_takes_too_long_gets_408() {
-    use wxpay_devices::server::{router_with_limits, Limits};
+    use wxpay_devices::server::Limits;
     assert_eq!(Limits::default().request_timeout, Duration::from_secs(120));
     // A first sync that takes about 2 s, and a 500 ms limit: the first view, which waits for
     // the sync, is cut off; once the data is there, views are quick and pass.
@@ -501,17 +535,14 @@ async fn a_request_that_takes_too_long_gets_408() {
         None,
     )
     .await;
-    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
-    let limits = Limits {
-        request_timeout: Duration::from_millis(500),
-        ..Limits::default()
+    let served = Served {
+        limits: Limits {
+            request_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        },
+        ..Served::new(sync.clone())
     };
-    let state = AppState::new(sync.clone());
-    let url =
-        serve(|addr| router_with_limits(leptos_options, state, auth, guard(addr), limits)).await;
+    let (url, _) = served.serve().await;
     let http = client();
     let started = std::time::Instant::now();
     let r = load_view(&http, &url, None).await;
@@ -616,7 +647,6 @@ async fn guarded_dashboard(
     String,
     Arc<Auth>,
 ) {
-    use wxpay_devices::guard::AccessGuard;
     let (sim, sync) = setup(
         SimulatorOptions {
             devices: 300,
@@ -626,20 +656,12 @@ async fn guarded_dashboard(
         None,
     )
     .await;
-    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    let hash = password.then(|| hash_password(PASSWORD).unwrap());
-    let auth = Arc::new(Auth::new(hash, Duration::from_secs(3600), false));
-    let state = AppState::new(sync).with_auth(auth.enabled());
-    let hosts: Vec<String> = allowed_hosts.iter().map(|s| s.to_string()).collect();
-    let proxies: Vec<String> = trusted_proxies.iter().map(|s| s.to_string()).collect();
-    let a = auth.clone();
-    let url = serve(move |addr| {
-        let g = Arc::new(AccessGuard::new(addr, &hosts, &proxies).unwrap());
-        router(leptos_options, state, a, g)
-    })
-    .await;
+    let served = Served {
+        hosts: allowed_hosts.iter().map(|s| s.to_string()).collect(),
+        proxies: trusted_proxies.iter().map(|s| s.to_string()).collect(),
+        ..Served::new(sync).password(password)
+    };
+    let (url, auth) = served.serve().await;
     (sim, url, auth)
 }
 
@@ -954,12 +976,7 @@ async fn an_incomplete_snapshot_is_said_so_in_the_page_readyz_and_metrics() {
             }
         });
     }
-    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
-    let state = AppState::new(sync.clone());
-    let url = serve(|addr| router(leptos_options, state, auth, guard(addr))).await;
+    let (url, _) = Served::new(sync.clone()).serve().await;
     let http = client();
     let html = http
         .get(format!("{url}/"))
@@ -1105,12 +1122,7 @@ async fn the_chinese_pages_say_nothing_in_english() {
     pages.push(("not found", missing.text().await.unwrap()));
     // A sync that failed: the error screen.
     let (_sim2, sync) = common::always_failing(1).await;
-    let leptos_options = leptos::prelude::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    let auth = Arc::new(Auth::new(None, Duration::from_secs(3600), false));
-    let state = AppState::new(sync);
-    let failing = serve(|addr| router(leptos_options, state, auth, guard(addr))).await;
+    let (failing, _) = Served::new(sync).serve().await;
     pages.push((
         "error",
         zh(http.get(format!("{failing}/")))

@@ -30,11 +30,6 @@ pub fn fast_retries() -> SyncSettings {
     }
 }
 
-/// The access guard of a dashboard bound to `addr` with no extra host names or proxies.
-pub fn guard(addr: std::net::SocketAddr) -> Arc<wxpay_devices::guard::AccessGuard> {
-    Arc::new(wxpay_devices::guard::AccessGuard::new(addr, &[], &[]).unwrap())
-}
-
 /// A simulator on a loopback port and a sync service that reads it.
 pub async fn setup(
     options: SimulatorOptions,
