@@ -222,11 +222,7 @@ impl Auth {
 
 /// The value of cookie `name` in a `Cookie` header.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| crate::cookies::find(h, name))
+    crate::cookies::in_headers(headers, name)
 }
 
 fn now() -> i64 {

@@ -10,17 +10,22 @@ pub fn find(header: &str, name: &str) -> Option<String> {
     })
 }
 
+/// The value of cookie `name` in a request's headers (any of its `Cookie` headers).
+#[cfg(feature = "ssr")]
+pub fn in_headers(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| find(h, name))
+}
+
 /// The value of cookie `name`: the request's on the server, this page's in the browser.
 pub fn get(name: &str) -> Option<String> {
     #[cfg(feature = "ssr")]
     {
         let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
-        parts
-            .headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|h| find(h, name))
+        in_headers(&parts.headers, name)
     }
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
     {

@@ -667,13 +667,8 @@ pub const EN: Texts = Texts {
 /// else Chinese), for handlers outside the Leptos context (exports, the login page).
 #[cfg(feature = "ssr")]
 pub fn from_headers(headers: &axum::http::HeaderMap) -> Lang {
-    let cookie = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| crate::cookies::find(h, COOKIE))
-        .and_then(|v| Lang::parse(&v));
-    cookie
+    crate::cookies::in_headers(headers, COOKIE)
+        .and_then(|v| Lang::parse(&v))
         .or_else(|| {
             headers
                 .get(axum::http::header::ACCEPT_LANGUAGE)
@@ -688,19 +683,8 @@ pub fn from_headers(headers: &axum::http::HeaderMap) -> Lang {
 pub fn detect() -> Lang {
     #[cfg(feature = "ssr")]
     {
-        let accept_language = || {
-            use_context::<axum::http::request::Parts>().and_then(|p| {
-                let h = p
-                    .headers
-                    .get(axum::http::header::ACCEPT_LANGUAGE)?
-                    .to_str()
-                    .ok()?;
-                Lang::from_accept_language(h)
-            })
-        };
-        crate::cookies::get(COOKIE)
-            .and_then(|v| Lang::parse(&v))
-            .or_else(accept_language)
+        use_context::<axum::http::request::Parts>()
+            .map(|p| from_headers(&p.headers))
             .unwrap_or_default()
     }
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
