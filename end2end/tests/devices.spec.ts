@@ -124,8 +124,11 @@ test("paging forward and back, and a reloaded URL gives the same view", async ({
 
 test("the back button restores the previous filter", async ({ page }) => {
   await openHydrated(page, "/");
+  const all = await total(page);
   await page.getByTestId("facet-os").getByRole("checkbox", { name: /LINUX/ }).click();
   await expect(page).toHaveURL(/os=LINUX/);
+  // The URL changes before the new rows arrive: wait for the filtered total.
+  await expect.poll(() => total(page)).toBeLessThan(all);
   const linux = await total(page);
   await page.getByTestId("facet-status").getByRole("checkbox", { name: /Inactive/ }).click();
   await expect(page).toHaveURL(/status=INACTIVATED/);
