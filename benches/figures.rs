@@ -326,8 +326,7 @@ async fn export_bench() {
         ..Default::default()
     };
     let (_sim, service) = service_over(&keys, options, Some(dir.clone()), "bench-export").await;
-    service.store().save(&snap).unwrap();
-    drop(snap);
+    service.store().save(Arc::new(snap)).await.unwrap();
     service.load_saved().await.unwrap();
     let state = AppState::new(service);
     state.view("").await.unwrap(); // index built

@@ -92,6 +92,9 @@ if [ "$MODE" = test ]; then
   if ! command -v openssl >/dev/null; then apt_install openssl; fi
   # Debian's Chromium: Playwright drives it (never a downloaded browser).
   if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+  # PostgreSQL's server programs: the database tests start their own server on a free port
+  # (the package's own cluster is not used).
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_install postgresql; fi
   # A CJK font, so screenshots taken in tests show the Chinese names.
   if ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then apt_install fonts-wqy-microhei; fi
 fi

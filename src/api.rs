@@ -2,6 +2,7 @@
 //! server only; the browser gets a typed stub that calls them over HTTP, at a fixed path
 //! (`/api/<name>`: the endpoints are named, so their URLs do not change between builds).
 
+pub use crate::changes::{ChangesView, DeviceHistory};
 pub use crate::error::AppError;
 use crate::query::FacetValue;
 pub use crate::status::{ErrorInfo, SyncStatus};
@@ -45,7 +46,25 @@ pub async fn find_sub_merchants(query: String, text: String) -> Result<Vec<Facet
 /// The sync engine's state, for the status bar.
 #[server(endpoint = "current_sync_status")]
 pub async fn current_sync_status() -> Result<SyncStatus, AppError> {
-    Ok(state()?.sync.status())
+    Ok(state()?.status())
+}
+
+/// The Changes page's view for a query string (the page URL's, without `?`).
+#[server(input = Json, endpoint = "load_changes")]
+pub async fn load_changes(query: String) -> Result<ChangesView, AppError> {
+    state()?
+        .changes_view(&query, crate::i18n::detect())
+        .await
+        .map_err(failed)
+}
+
+/// A device's page: its fields and its timeline.
+#[server(input = Json, endpoint = "load_device")]
+pub async fn load_device(device_sn: String) -> Result<DeviceHistory, AppError> {
+    state()?
+        .device_history(&device_sn, crate::i18n::detect())
+        .await
+        .map_err(failed)
 }
 
 /// Starts a refresh now, if allowed (once a minute, within the quota).

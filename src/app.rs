@@ -1,11 +1,13 @@
 //! The HTML shell and the application's routes.
 
+use crate::ui::changes_page::ChangesPage;
+use crate::ui::device_page::DevicePage;
 use crate::ui::devices_page::DevicesPage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Html, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    ParamSegment, StaticSegment,
 };
 
 /// The document around the app, rendered on the server.
@@ -47,6 +49,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
                 <Route path=StaticSegment("") view=DevicesPage />
+                <Route path=StaticSegment("changes") view=ChangesPage />
+                <Route path=(StaticSegment("devices"), ParamSegment("sn")) view=DevicePage />
             </Routes>
         </Router>
     }

@@ -54,12 +54,24 @@ pub struct ServeArgs {
     /// Devices in the demo's simulated merchant (demo mode only).
     #[arg(long, env = "DEMO_DEVICES", default_value_t = 3_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
     pub demo_devices: u32,
+    /// Devices the demo's merchant changes per minute: activated, added, moved to another
+    /// sub-merchant or removed, so the change history has something to show (0: a still list).
+    #[arg(long, env = "DEMO_CHANGES_PER_MINUTE", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub demo_changes_per_minute: u32,
     /// Latency the demo simulator adds to each page, in milliseconds (demo mode only).
     #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 120)]
     pub demo_latency_ms: u64,
     /// Where state that must survive a restart lives (request ledger, last snapshot).
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// The database of the change history, the snapshot and the request ledger:
+    /// `sqlite://<file>` or `postgres://user@host/db` (default: `history.db` in DATA_DIR, or in
+    /// DATA_DIR/demo in demo mode).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Days of change history kept (older events are deleted after each sync).
+    #[arg(long, env = "HISTORY_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub history_days: u32,
     /// How long a synced snapshot counts as fresh, in seconds (stretched to fit the daily quota).
     #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 600)]
     pub cache_ttl_secs: u64,
@@ -98,6 +110,9 @@ pub struct SimulateArgs {
     /// Requests allowed per merchant per rolling 24 hours.
     #[arg(long, default_value_t = 50_000)]
     pub daily_limit: usize,
+    /// Devices the simulated merchant changes per minute (activated, added, moved, removed).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub changes_per_minute: u32,
     /// Answer /v3/certificates with 404 RESOURCE_NOT_EXISTS (a public-key-only merchant).
     #[arg(long)]
     pub no_certificates: bool,

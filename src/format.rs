@@ -66,6 +66,19 @@ impl ChinaTime {
         )
     }
 
+    /// `2026-11-28T20:00:00+08:00`: RFC 3339, as in the change history's CSV.
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+08:00",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
+    /// `2026-11-28`: a day.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
     /// `20261128-2000`: for file names.
     pub fn stamp(&self) -> String {
         format!(
@@ -94,6 +107,8 @@ mod tests {
         let t = ChinaTime::from_unix(1_795_867_200);
         assert_eq!(t.clock(), "20:00:00 (UTC+8)");
         assert_eq!(t.full(), "2026-11-28 20:00:00 +08:00");
+        assert_eq!(t.rfc3339(), "2026-11-28T20:00:00+08:00");
+        assert_eq!(t.date(), "2026-11-28");
         assert_eq!(t.stamp(), "20261128-2000");
         assert_eq!(ChinaTime::from_unix(61).clock(), "08:01:01 (UTC+8)");
         // New year in China, still the old year in UTC; a leap day; before 1970.

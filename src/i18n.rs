@@ -362,6 +362,64 @@ impl Lang {
         }
     }
 
+    /// An XLSX asked for more rows than a sheet holds.
+    pub fn xlsx_too_many(self, rows: u64) -> String {
+        let n = crate::format::thousands(rows as usize);
+        match self {
+            Lang::Zh => format!("所选范围有 {n} 条变更，超过 Excel 工作表的上限（1,048,575 行）：请缩小范围，或导出 CSV。"),
+            Lang::En => format!("This selection has {n} changes, more than an Excel sheet holds (1,048,575 rows): narrow it, or export CSV."),
+        }
+    }
+
+    /// A time range of `n` days, for the range menu.
+    pub fn last_days(self, n: u32) -> String {
+        match (self, n) {
+            (Lang::Zh, 1) => "最近 24 小时".into(),
+            (Lang::Zh, n) => format!("最近 {n} 天"),
+            (Lang::En, 1) => "Last 24 hours".into(),
+            (Lang::En, n) => format!("Last {n} days"),
+        }
+    }
+
+    /// `+3 −1 ~5` with the words, for the status bar and the sync list.
+    pub fn change_counts(self, added: u64, removed: u64, changed: u64) -> String {
+        let (a, r, c) = (
+            crate::format::thousands(added as usize),
+            crate::format::thousands(removed as usize),
+            crate::format::thousands(changed as usize),
+        );
+        match self {
+            Lang::Zh => format!("新增 {a} · 移除 {r} · 变更 {c}"),
+            Lang::En => format!("+{a} added · −{r} removed · ~{c} changed"),
+        }
+    }
+
+    /// "History since 2026-11-01 (kept 400 days)".
+    pub fn history_since(self, date: &str, days: u32) -> String {
+        match self {
+            Lang::Zh => format!("记录始于 {date}（保留 {days} 天）"),
+            Lang::En => format!("History since {date} (kept {days} days)"),
+        }
+    }
+
+    /// "12 changes".
+    pub fn events_count(self, n: &str, one: bool) -> String {
+        match (self, one) {
+            (Lang::Zh, _) => format!("{n} 条变更"),
+            (Lang::En, true) => format!("{n} change"),
+            (Lang::En, false) => format!("{n} changes"),
+        }
+    }
+
+    pub fn kind_label(self, k: crate::changes::ChangeKind) -> &'static str {
+        let t = self.texts();
+        match k {
+            crate::changes::ChangeKind::Added => t.kind_added,
+            crate::changes::ChangeKind::Removed => t.kind_removed,
+            crate::changes::ChangeKind::Changed => t.kind_changed,
+        }
+    }
+
     pub fn chart_title(self, by: &str) -> String {
         match self {
             Lang::Zh => format!("按{by}统计设备"),
@@ -467,6 +525,44 @@ pub struct Texts {
     pub wrong_password: &'static str,
     pub too_many_attempts: &'static str,
     pub checks_busy: &'static str,
+    pub history_off: &'static str,
+    pub history_off_advice: &'static str,
+    pub bad_address: &'static str,
+    pub history_read_failed: &'static str,
+    pub nav_devices: &'static str,
+    pub nav_changes: &'static str,
+    pub changes_title: &'static str,
+    pub kind_added: &'static str,
+    pub kind_removed: &'static str,
+    pub kind_changed: &'static str,
+    pub kinds: &'static str,
+    pub time_range: &'static str,
+    pub all_time: &'static str,
+    pub all_fields: &'static str,
+    pub sub_mchid_placeholder: &'static str,
+    pub changes_search_placeholder: &'static str,
+    pub apply: &'static str,
+    pub col_time: &'static str,
+    pub col_kind: &'static str,
+    pub col_device: &'static str,
+    pub col_field: &'static str,
+    pub col_change: &'static str,
+    pub col_sub: &'static str,
+    pub no_changes: &'static str,
+    pub no_history_yet: &'static str,
+    pub chart_changes_title: &'static str,
+    pub recent_syncs: &'static str,
+    pub baseline: &'static str,
+    pub incomplete_sync: &'static str,
+    pub absent: &'static str,
+    pub device_title: &'static str,
+    pub timeline: &'static str,
+    pub first_seen_at_start: &'static str,
+    pub not_in_list: &'static str,
+    pub no_record: &'static str,
+    pub device_history_link: &'static str,
+    pub last_sync_changes: &'static str,
+    pub sheet_changes: &'static str,
     /// The XLSX export's sheets and its "View" sheet.
     pub sheet_devices: &'static str,
     pub sheet_view: &'static str,
@@ -555,6 +651,44 @@ pub const ZH: Texts = Texts {
     wrong_password: "密码错误。",
     too_many_attempts: "失败次数过多：请 15 分钟后再试。",
     checks_busy: "服务器正忙于校验密码：请稍后再试。",
+    history_off: "未保存变更记录。",
+    history_off_advice: "变更记录保存在数据库中（DATABASE_URL）；请检查服务器配置。",
+    bad_address: "地址中的参数无效",
+    history_read_failed: "读取变更记录失败；详情见服务器日志。",
+    nav_devices: "设备",
+    nav_changes: "变更记录",
+    changes_title: "设备变更记录",
+    kind_added: "新增",
+    kind_removed: "移除",
+    kind_changed: "变更",
+    kinds: "类型",
+    time_range: "时间范围",
+    all_time: "全部时间",
+    all_fields: "全部字段",
+    sub_mchid_placeholder: "子商户号",
+    changes_search_placeholder: "序列号、取值或子商户…",
+    apply: "应用",
+    col_time: "时间",
+    col_kind: "类型",
+    col_device: "设备",
+    col_field: "字段",
+    col_change: "变化",
+    col_sub: "子商户",
+    no_changes: "没有符合条件的变更。",
+    no_history_yet: "还没有变更：第一次同步是基线，此后每次同步都会与上一次比较。",
+    chart_changes_title: "每日变更（全部设备）",
+    recent_syncs: "最近的同步",
+    baseline: "基线",
+    incomplete_sync: "不完整",
+    absent: "（无）",
+    device_title: "设备详情",
+    timeline: "时间线",
+    first_seen_at_start: "变更记录开始时已在列表中",
+    not_in_list: "该设备现在不在列表中。",
+    no_record: "没有这台设备的记录。",
+    device_history_link: "变更历史",
+    last_sync_changes: "上次同步的变更",
+    sheet_changes: "变更",
     sheet_devices: "设备",
     sheet_view: "视图",
     view_rows: "行数",
@@ -642,6 +776,44 @@ pub const EN: Texts = Texts {
     wrong_password: "Wrong password.",
     too_many_attempts: "Too many failed attempts: wait 15 minutes and try again.",
     checks_busy: "The server is busy checking passwords: try again in a moment.",
+    history_off: "No change history is kept.",
+    history_off_advice: "The history lives in the database (DATABASE_URL); check the server's settings.",
+    bad_address: "A parameter of the address is not valid",
+    history_read_failed: "The change history could not be read; see the server log.",
+    nav_devices: "Devices",
+    nav_changes: "Changes",
+    changes_title: "Device changes",
+    kind_added: "Added",
+    kind_removed: "Removed",
+    kind_changed: "Changed",
+    kinds: "Kind",
+    time_range: "Time range",
+    all_time: "All time",
+    all_fields: "All fields",
+    sub_mchid_placeholder: "Sub-merchant id",
+    changes_search_placeholder: "Serial, value or sub-merchant…",
+    apply: "Apply",
+    col_time: "Time",
+    col_kind: "Kind",
+    col_device: "Device",
+    col_field: "Field",
+    col_change: "Change",
+    col_sub: "Sub-merchant",
+    no_changes: "No changes match these filters.",
+    no_history_yet: "No changes yet: the first sync is the baseline; every later sync is compared with the one before.",
+    chart_changes_title: "Changes per day (all devices)",
+    recent_syncs: "Recent syncs",
+    baseline: "baseline",
+    incomplete_sync: "incomplete",
+    absent: "(none)",
+    device_title: "Device",
+    timeline: "Timeline",
+    first_seen_at_start: "In the list when the history began",
+    not_in_list: "This device is not in the list now.",
+    no_record: "There is no record of this device.",
+    device_history_link: "History",
+    last_sync_changes: "Changes in the last sync",
+    sheet_changes: "Changes",
     sheet_devices: "Devices",
     sheet_view: "View",
     view_rows: "Rows",

@@ -9,12 +9,15 @@ pub mod api;
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod auth;
+pub mod changes;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod clock;
 pub mod codes;
 pub mod cookies;
+#[cfg(feature = "ssr")]
+pub mod db;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod export;

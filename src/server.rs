@@ -2,9 +2,11 @@
 
 use crate::auth::Auth;
 use crate::cli::{ServeArgs, SimulateArgs};
+use crate::db::Database;
 use crate::guard::AccessGuard;
+use crate::history::store::HistoryStore;
 use crate::simulator::keys::{self as simkeys, SimKeys};
-use crate::simulator::service::{Simulator, SimulatorOptions};
+use crate::simulator::service::{Evolve, Simulator, SimulatorOptions};
 use crate::sync::service::{SyncService, SyncSettings};
 use crate::view::AppState;
 use crate::wechatpay::client::{CertificateRefresh, WxPayClient};
@@ -138,9 +140,38 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request may wait this long (a cold start waits for the first sync).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What serves the data: the sync service, and the history it records as it saves snapshots.
+pub struct Backend {
+    pub sync: Arc<SyncService>,
+    pub history: Arc<HistoryStore>,
+    /// The demo's simulator (demo mode only).
+    pub demo: Option<Simulator>,
+}
+
+/// Opens the database (`DATABASE_URL`, default `history.db` in the data directory) for
+/// `source`'s history; refuses to start if it cannot be opened, migrated, or belongs to another
+/// merchant.
+async fn open_history(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+    source: &str,
+    demo: bool,
+) -> Result<Arc<HistoryStore>, String> {
+    let url = args
+        .database_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| crate::db::default_url(data_dir));
+    let db = Database::open(url.trim()).await?;
+    let history = HistoryStore::new(db, source, args.history_days)
+        .with_legacy_file(SyncService::snapshot_file(data_dir, source));
+    history.claim(demo).await?;
+    Ok(Arc::new(history))
+}
+
 /// Builds the client and the sync service: against the embedded simulator without credentials,
 /// against WeChat Pay with them.
-pub async fn build_sync(args: &ServeArgs) -> Result<Arc<SyncService>, String> {
+pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
     let settings = SyncSettings {
         ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
         ..Default::default()
@@ -151,10 +182,14 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Arc<SyncService>, String> {
             let options = SimulatorOptions {
                 devices: args.demo_devices as usize,
                 latency: Duration::from_millis(args.demo_latency_ms),
+                evolve: per_minute(args.demo_changes_per_minute),
                 ..Default::default()
             };
             let source = format!("demo:{}:{}:{}", keys.mchid, options.devices, options.seed);
+            let data_dir = args.data_dir.join("demo");
+            let history = open_history(args, &data_dir, &source, true).await?;
             let sim = Simulator::new(keys, options);
+            let demo = Some(sim.clone());
             let url = sim
                 .spawn_local()
                 .await
@@ -162,25 +197,33 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Arc<SyncService>, String> {
             tracing::info!(%url, devices = args.demo_devices, "demo mode: serving simulated devices from the built-in WeChat Pay simulator");
             let client = WxPayClient::new(&sim.client_config(&url, true, false))
                 .map_err(|e| e.to_string())?;
-            Ok(SyncService::new(
+            let sync = SyncService::with_store(
                 Arc::new(client),
                 source,
                 true,
                 settings,
-                Some(args.data_dir.join("demo")),
-            ))
+                Some(data_dir),
+                history.clone(),
+            );
+            Ok(Backend {
+                sync,
+                history,
+                demo,
+            })
         }
         Some(config) => {
             let source = format!("wechatpay:{}@{}", config.mchid, config.base_url);
+            let history = open_history(args, &args.data_dir, &source, false).await?;
             let client = Arc::new(WxPayClient::new(&config).map_err(|e| e.to_string())?);
             // The service first: it routes the client's requests, certificate downloads
             // included, through its rate limiter and quota ledger.
-            let service = SyncService::new(
+            let sync = SyncService::with_store(
                 client.clone(),
                 source,
                 false,
                 settings,
                 Some(args.data_dir.clone()),
+                history.clone(),
             );
             if config.apiv3_key.is_some() {
                 match client.refresh_certificates().await {
@@ -190,9 +233,34 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Arc<SyncService>, String> {
                 }
                 spawn_certificate_refresh(client);
             }
-            Ok(service)
+            Ok(Backend {
+                sync,
+                history,
+                demo: None,
+            })
         }
     }
+}
+
+/// `n` changes a minute, as evolution steps of one change each (spread over the minute).
+fn per_minute(n: u32) -> Option<Evolve> {
+    (n > 0).then(|| Evolve {
+        every: Duration::from_millis(60_000 / n as u64).max(Duration::from_millis(1)),
+        changes: 1,
+    })
+}
+
+/// Syncs when the snapshot is due, whether or not anyone is looking, so the change history
+/// has no gaps (within the quota: the refresh interval is stretched to fit it).
+fn spawn_scheduled_refresh(sync: Arc<SyncService>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            sync.refresh_if_due();
+        }
+    });
 }
 
 /// Platform certificates are replaced 24 h before use: download them twice a day.
@@ -241,11 +309,22 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     // Checked before anything is started, with the port to come (the guard's own settings).
     AccessGuard::new(addr, &args.allowed_hosts, &args.trusted_proxies)?;
     ensure_writable(&args.data_dir)?;
-    let sync = build_sync(&args).await?;
-    if sync.load_saved().await.is_none() {
+    let Backend {
+        sync,
+        history,
+        demo,
+    } = build_sync(&args).await?;
+    match sync.load_saved().await {
+        // The demo's merchant carries on from where it was, so its history continues.
+        Some(saved) => {
+            if let Some(sim) = &demo {
+                sim.set_devices(saved.devices.to_vec());
+            }
+        }
         // Warm up: the first visitor should not have to start the sync.
-        sync.refresh_in_background();
+        None => sync.refresh_in_background(),
     }
+    spawn_scheduled_refresh(sync.clone());
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (set LEPTOS_SITE_ADDR to another address)")
     })?;
@@ -261,7 +340,9 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     )?);
     let app = router(
         options,
-        AppState::new(sync.clone()).with_auth(auth.enabled()),
+        AppState::new(sync.clone())
+            .with_auth(auth.enabled())
+            .with_history(history.clone()),
         auth,
         guard,
     );
@@ -274,6 +355,7 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     .await
     .map_err(|e| format!("server stopped: {e}"))?;
     sync.flush();
+    history.database().close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -320,6 +402,7 @@ pub async fn run_simulator(args: SimulateArgs) -> Result<(), String> {
         latency: Duration::from_millis(args.latency_ms),
         daily_limit: args.daily_limit,
         certificates: !args.no_certificates,
+        evolve: per_minute(args.changes_per_minute),
         ..Default::default()
     };
     let sim = Simulator::new(keys.clone(), options);

@@ -109,4 +109,8 @@ pub struct SyncStatus {
     pub last_error: Option<ErrorInfo>,
     /// Why "refresh now" is not allowed at the moment, if it is not.
     pub manual_refresh_blocked: Option<RefreshBlocked>,
+    /// What the last sync found compared with the one before: (added, removed, changed);
+    /// `None` without a history or after the baseline.
+    #[serde(default)]
+    pub last_changes: Option<(u64, u64, u64)>,
 }

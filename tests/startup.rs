@@ -662,7 +662,9 @@ async fn saved_state_is_readable_by_its_owner_only() {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
             .collect();
-        if names.iter().any(|n| n.starts_with("snapshot-"))
+        // The database (snapshot and history) with its write-ahead log, and the ledger.
+        if names.iter().any(|n| n == "history.db")
+            && names.iter().any(|n| n == "history.db-wal")
             && names.iter().any(|n| n.starts_with("ledger-"))
         {
             break files;

@@ -2,6 +2,7 @@
 //! run it through the same `run_query` as the grid, and return every row of the view (all pages)
 //! in its order. The formats are in `csv` (streamed in chunks) and `xlsx`.
 
+pub mod changes;
 pub mod csv;
 pub mod xlsx;
 
@@ -26,7 +27,8 @@ pub fn routes(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/export.csv", axum::routing::get(csv_export))
         .route("/export.xlsx", axum::routing::get(xlsx_export))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(changes::routes(state))
 }
 
 /// `devices-<sub_mchid or all>-<YYYYMMDD-HHMM>.<ext>`, the time in China Standard Time.

@@ -352,12 +352,89 @@ fn device(
     }
 }
 
+/// What [`evolve`] did to one device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evolution {
+    Activated,
+    Added,
+    Moved,
+    Removed,
+}
+
+/// One step in the life of the merchant of `spec`: `changes` devices activated, added, moved to
+/// another sub-merchant or removed, at `now_unix`. The same list, spec, step and time always
+/// give the same result. Returns what was done, in order.
+pub fn evolve(
+    list: &mut Vec<Device>,
+    spec: &DatasetSpec,
+    step: u64,
+    changes: usize,
+    now_unix: i64,
+) -> Vec<Evolution> {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        spec.seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let mut done = Vec::with_capacity(changes);
+    for j in 0..changes {
+        let roll = if list.is_empty() {
+            40
+        } else {
+            rng.gen_range(0..100)
+        };
+        let i = rng.gen_range(0..list.len().max(1));
+        match roll {
+            0..=34 if list[i].activation_status.as_deref() == Some("INACTIVATED") => {
+                list[i].activation_status = Some("ACTIVATED".into());
+                list[i].activation_time = Some(api_time(now_unix, rng.gen_range(0..1000)));
+                done.push(Evolution::Activated);
+            }
+            0..=59 => {
+                // A new device, at one of the existing sub-merchants (or the merchant's own).
+                let sub = list.get(i).and_then(|d| {
+                    d.sub_mchid.clone().map(|sub_mchid| SubMerchant {
+                        sub_mchid,
+                        shortname: d.sub_merchant_shortname.clone(),
+                    })
+                });
+                let family = &FAMILIES[rng.gen_range(0..FAMILIES.len())];
+                let index = spec.devices + (step as usize) * 1_000 + j;
+                let mut d = device(index, family, sub.as_ref(), spec, &mut rng);
+                if d.activation_status.as_deref() == Some("ACTIVATED") {
+                    d.activation_time = Some(api_time(now_unix, rng.gen_range(0..1000)));
+                }
+                list.push(d);
+                done.push(Evolution::Added);
+            }
+            60..=84 => {
+                let from = list[rng.gen_range(0..list.len())].clone();
+                let d = &mut list[i];
+                if from.sub_mchid != d.sub_mchid && from.sub_mchid.is_some() {
+                    d.sub_mchid = from.sub_mchid;
+                    d.sub_merchant_shortname = from.sub_merchant_shortname;
+                    done.push(Evolution::Moved);
+                }
+            }
+            _ => {
+                list.remove(i);
+                done.push(Evolution::Removed);
+            }
+        }
+    }
+    done
+}
+
 /// A time between 2019-01-01 and 2026-10-31 in the API's format, `2020-03-31 19:38:00.120+08:00`.
 fn activation_time(rng: &mut ChaCha8Rng) -> String {
     let start = 1_546_272_000i64; // 2019-01-01T00:00:00+08:00
     let end = 1_761_926_400i64; // 2025-11-01
-    let t = rng.gen_range(start..end) + 8 * 3600;
+    let t = rng.gen_range(start..end);
     let millis = rng.gen_range(0..1000);
+    api_time(t, millis)
+}
+
+/// Unix time `t` in the API's format, in China Standard Time.
+fn api_time(t: i64, millis: u32) -> String {
+    let t = t + 8 * 3600;
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let date = time::Date::from_julian_day(days as i32 + 2_440_588).expect("date in range");
     format!(
@@ -392,6 +469,46 @@ mod tests {
             ..spec(500)
         });
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_merchant_evolves_deterministically_in_every_way() {
+        let spec = spec(2_000);
+        let start = generate(&spec);
+        let run = || {
+            let mut list = start.clone();
+            let mut kinds = Vec::new();
+            for step in 0..40 {
+                kinds.extend(evolve(
+                    &mut list,
+                    &spec,
+                    step,
+                    5,
+                    1_795_867_200 + step as i64 * 60,
+                ));
+            }
+            (list, kinds)
+        };
+        let (a, kinds) = run();
+        assert_eq!(a, run().0, "same steps, same list");
+        for k in [
+            Evolution::Activated,
+            Evolution::Added,
+            Evolution::Moved,
+            Evolution::Removed,
+        ] {
+            assert!(kinds.contains(&k), "{k:?} never happened: {kinds:?}");
+        }
+        let added = kinds.iter().filter(|k| **k == Evolution::Added).count();
+        let removed = kinds.iter().filter(|k| **k == Evolution::Removed).count();
+        assert_eq!(a.len(), start.len() + added - removed);
+        let sns: HashSet<_> = a.iter().map(|d| d.device_sn.clone().unwrap()).collect();
+        assert_eq!(sns.len(), a.len(), "serials stay unique");
+        // A device activated now says so, in the API's format and China time.
+        assert!(a.iter().any(|d| d
+            .activation_time
+            .as_deref()
+            .is_some_and(|t| t.starts_with("2026-11-2") && t.ends_with("+08:00"))));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! request-signature checks, the API's limits (20 requests per second per client, a daily quota
 //! per merchant), parameter rules, signed responses (errors too), and knobs for tests and demos.
 
-use super::dataset::{generate, DatasetSpec};
+use super::dataset::{evolve, generate, DatasetSpec, Evolution};
 use super::keys::SimKeys;
 use crate::clock::unix_now;
 use crate::model::{ApiErrorBody, Device, DevicePage, Links};
@@ -93,6 +93,16 @@ pub struct SimulatorOptions {
     pub omit_total_count: bool,
     /// Leave `links` out of every page.
     pub omit_links: bool,
+    /// The merchant's life: every `every`, `changes` devices are activated, added, moved or
+    /// removed (`dataset::evolve`), applied when a client starts reading the list (offset 0),
+    /// so the list changes between syncs. `None`: the list stays as it is.
+    pub evolve: Option<Evolve>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evolve {
+    pub every: Duration,
+    pub changes: usize,
 }
 
 impl Default for SimulatorOptions {
@@ -111,6 +121,7 @@ impl Default for SimulatorOptions {
             failing_offsets: Vec::new(),
             omit_total_count: false,
             omit_links: false,
+            evolve: None,
         }
     }
 }
@@ -148,6 +159,10 @@ struct Inner {
     served: AtomicU64,
     /// Changes to make to the list once `served` reaches their count.
     scheduled: Mutex<Vec<(u64, ListChange)>>,
+    spec: DatasetSpec,
+    started: Instant,
+    /// Evolution steps applied so far.
+    steps: AtomicU64,
 }
 
 /// A running or ready simulator; cheap to clone (shared state).
@@ -159,12 +174,13 @@ pub struct Simulator {
 impl Simulator {
     pub fn new(keys: SimKeys, options: SimulatorOptions) -> Self {
         let seed = options.seed;
-        let devices = generate(&DatasetSpec {
+        let spec = DatasetSpec {
             devices: options.devices,
             seed: options.seed,
             mchid: keys.mchid.clone(),
             ..DatasetSpec::default()
-        });
+        };
+        let devices = generate(&spec);
         let cert = PlatformCert {
             serial: keys.platform_cert_serial.clone(),
             key: keys.platform_key.clone(),
@@ -183,6 +199,9 @@ impl Simulator {
                 errors: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
                 served: AtomicU64::new(0),
                 scheduled: Mutex::new(Vec::new()),
+                spec,
+                started: Instant::now(),
+                steps: AtomicU64::new(0),
             }),
         }
     }
@@ -222,6 +241,53 @@ impl Simulator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((after, Box::new(change)));
+    }
+
+    /// Applies `steps` more steps of the merchant's life now (`dataset::evolve`, with the
+    /// configured number of changes, 5 without), and returns what was done.
+    pub fn evolve_now(&self, steps: u64) -> Vec<Evolution> {
+        let first = self.inner.steps.fetch_add(steps, Ordering::SeqCst);
+        self.apply_steps(first..first + steps)
+    }
+
+    fn apply_steps(&self, steps: std::ops::Range<u64>) -> Vec<Evolution> {
+        let changes = self.options().evolve.map_or(5, |e| e.changes);
+        let mut list = self.devices().to_vec();
+        let mut done = Vec::new();
+        for step in steps {
+            done.extend(evolve(
+                &mut list,
+                &self.inner.spec,
+                step,
+                changes,
+                unix_now(),
+            ));
+        }
+        self.set_devices(list);
+        done
+    }
+
+    /// The steps of the merchant's life that are due by now (at most 100 at once).
+    fn evolve_due(&self) {
+        let Some(e) = self
+            .options()
+            .evolve
+            .filter(|e| !e.every.is_zero() && e.changes > 0)
+        else {
+            return;
+        };
+        let due = (self.inner.started.elapsed().as_millis() / e.every.as_millis()) as u64;
+        let done = self.inner.steps.load(Ordering::SeqCst);
+        // One caller claims the due steps; the others find nothing left to do.
+        if due > done
+            && self
+                .inner
+                .steps
+                .compare_exchange(done, due, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.apply_steps(due.saturating_sub(100).max(done)..due);
+        }
     }
 
     /// Device-list requests answered from the list so far.
@@ -767,6 +833,9 @@ async fn list_devices(req: Incoming) -> Response {
             "SYSTEM_ERROR",
             "系统错误".into(),
         );
+    }
+    if offset == 0 {
+        sim.evolve_due();
     }
     let devices = sim.list_for_next_page();
     let mut page = page_of(&devices, offset, limit, options);

@@ -114,6 +114,14 @@ pub struct SyncService {
     state: Mutex<State>,
 }
 
+/// `source` as a file name.
+fn slug(source: &str) -> String {
+    source
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// Pages (requests) a sync of `devices` devices costs.
 pub fn sync_cost(devices: usize) -> u64 {
     (devices as u64).div_ceil(PAGE_SIZE).max(1)
@@ -128,17 +136,33 @@ impl SyncService {
         settings: SyncSettings,
         data_dir: Option<PathBuf>,
     ) -> Arc<Self> {
-        let slug: String = source
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
         let store: Arc<dyn SnapshotStore> = match &data_dir {
             Some(d) => Arc::new(FileStore {
-                path: d.join(format!("snapshot-{slug}.json")),
+                path: Self::snapshot_file(d, &source),
                 source: source.clone(),
             }),
             None => Arc::new(NoStore),
         };
+        Self::with_store(client, source, demo, settings, data_dir, store)
+    }
+
+    /// The snapshot file of `source` in `data_dir` (before the database, snapshots were kept
+    /// there; the database imports it once).
+    pub fn snapshot_file(data_dir: &std::path::Path, source: &str) -> PathBuf {
+        data_dir.join(format!("snapshot-{}.json", slug(source)))
+    }
+
+    /// As [`SyncService::new`], keeping the snapshot in `store` (the database, which records the
+    /// change history as it saves).
+    pub fn with_store(
+        client: Arc<WxPayClient>,
+        source: String,
+        demo: bool,
+        settings: SyncSettings,
+        data_dir: Option<PathBuf>,
+        store: Arc<dyn SnapshotStore>,
+    ) -> Arc<Self> {
+        let slug = slug(&source);
         let ledger = match &data_dir {
             Some(d) => QuotaLedger::load(&d.join(format!("ledger-{slug}.json")), &source),
             None => QuotaLedger::in_memory(&source),
@@ -174,11 +198,7 @@ impl SyncService {
 
     /// Loads the saved snapshot, if any: served at once, fresh until its interval runs out.
     pub async fn load_saved(&self) -> Option<Arc<Snapshot>> {
-        let store = self.store.clone();
-        let loaded = tokio::task::spawn_blocking(move || store.load())
-            .await
-            .ok()??;
-        let loaded = Arc::new(loaded);
+        let loaded = Arc::new(self.store.load().await?);
         let age = Duration::from_secs((unix_now() - loaded.synced_at).max(0) as u64);
         let (interval, _) = self.interval(loaded.devices.len());
         if age < interval {
@@ -268,6 +288,14 @@ impl SyncService {
                 tracing::debug!(error = %e, "background refresh did not complete");
             }
         });
+    }
+
+    /// Starts a background refresh if the snapshot is due and none runs: called on a timer, so
+    /// the history keeps being recorded while nobody looks at the dashboard.
+    pub fn refresh_if_due(self: &Arc<Self>) {
+        if !self.fresh.contains_key(&()) && !self.progress_running() {
+            self.refresh_in_background();
+        }
     }
 
     /// "Refresh now": allowed once a minute, not while a sync runs, and within the daily quota.
@@ -433,9 +461,7 @@ impl SyncService {
                     millis = snapshot.sync_millis,
                     "sync finished"
                 );
-                let (store, s) = (self.store.clone(), snapshot.clone());
-                let saved = tokio::task::spawn_blocking(move || store.save(&s)).await;
-                if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {
+                if let Err(e) = self.store.save(snapshot.clone()).await {
                     tracing::warn!(error = %e, "could not save the snapshot");
                 }
                 Ok(snapshot)
@@ -559,6 +585,7 @@ impl SyncService {
             interval_reason: reason,
             last_error,
             manual_refresh_blocked: self.manual_refresh_blocked(),
+            last_changes: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! dashboard serves data at once.
 
 use crate::model::Device;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -80,12 +81,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Where the last good snapshot is kept, so a restart serves it at once: one of the sync
-/// service's seams (docs/architecture.md). Today a file in `DATA_DIR`, or nothing.
+/// service's seams (docs/architecture.md). The database (which records the change history in
+/// the same step: `history::store`), a file in `DATA_DIR`, or nothing.
 pub trait SnapshotStore: Send + Sync {
     /// The saved snapshot of this store's data, if there is a usable one.
-    fn load(&self) -> Option<Snapshot>;
-    /// Replaces the saved snapshot, atomically.
-    fn save(&self, snapshot: &Snapshot) -> std::io::Result<()>;
+    fn load(&self) -> BoxFuture<'_, Option<Snapshot>>;
+    /// Replaces the saved snapshot, atomically. The error says what failed.
+    fn save(&self, snapshot: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// A file (written atomically, 0600), holding the snapshot of one source.
@@ -95,12 +97,24 @@ pub struct FileStore {
 }
 
 impl SnapshotStore for FileStore {
-    fn load(&self) -> Option<Snapshot> {
-        load(&self.path, &self.source)
+    fn load(&self) -> BoxFuture<'_, Option<Snapshot>> {
+        let (path, source) = (self.path.clone(), self.source.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || load(&path, &source))
+                .await
+                .ok()
+                .flatten()
+        })
     }
 
-    fn save(&self, snapshot: &Snapshot) -> std::io::Result<()> {
-        save(&self.path, snapshot)
+    fn save(&self, snapshot: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || save(&path, &snapshot))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -108,12 +122,12 @@ impl SnapshotStore for FileStore {
 pub struct NoStore;
 
 impl SnapshotStore for NoStore {
-    fn load(&self) -> Option<Snapshot> {
-        None
+    fn load(&self) -> BoxFuture<'_, Option<Snapshot>> {
+        Box::pin(async { None })
     }
 
-    fn save(&self, _: &Snapshot) -> std::io::Result<()> {
-        Ok(())
+    fn save(&self, _: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -175,7 +175,14 @@ fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) 
     });
     view! {
         <tr class="hover:bg-slate-50 dark:hover:bg-slate-800" data-testid="device-row" class:hidden=hidden>
-            <td class:hidden=hid("device_sn") class="whitespace-nowrap font-mono text-xs">{dash(&d.device_sn)}</td>
+            <td class:hidden=hid("device_sn") class="whitespace-nowrap font-mono text-xs">
+                {match d.device_sn.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    Some(sn) => view! {
+                        <a class="text-emerald-700 dark:text-emerald-400 hover:underline" href=crate::changes::device_href(sn) data-testid="device-link">{sn.to_string()}</a>
+                    }.into_any(),
+                    None => dash(&d.device_sn).into_any(),
+                }}
+            </td>
             <td class:hidden=hid("device_category_code") class="whitespace-nowrap">
                 {coded(Table::Category, d.device_category_code.as_deref(), d.device_category.as_deref())}
             </td>

@@ -9,6 +9,7 @@ use crate::ui::chart::SummaryChart;
 use crate::ui::device_grid::DeviceGrid;
 use crate::ui::export_menu::ExportMenu;
 use crate::ui::filters::{ActiveFilters, FilterPanel};
+use crate::ui::nav::{NavLinks, Page};
 use crate::ui::pagination::Pagination;
 use crate::ui::status::{StatusBanner, StatusBar};
 use crate::ui::toolbar::Toolbar;
@@ -83,6 +84,7 @@ pub fn DevicesPage() -> impl IntoView {
                         " "
                         <span class="font-normal text-slate-500 dark:text-slate-400">{t.subtitle}</span>
                     </h1>
+                    <NavLinks current=Page::Devices />
                     <div class="ml-auto flex items-center gap-3 text-sm">
                         <span
                             class="text-slate-500 dark:text-slate-400"
@@ -203,8 +205,9 @@ fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
     }
 }
 
+/// A view that could not be loaded: what went wrong, and what to do.
 #[component]
-fn LoadError(errors: ArcRwSignal<Errors>, lang: Lang) -> impl IntoView {
+pub fn LoadError(errors: ArcRwSignal<Errors>, lang: Lang) -> impl IntoView {
     let t = lang.texts();
     view! {
         <div role="alert" class="rounded border border-red-300 dark:border-red-800 bg-red-50 dark:bg-red-950 p-4 text-red-900 dark:text-red-200" data-testid="load-error">

@@ -1,11 +1,14 @@
 //! The dashboard's UI components.
 
+pub mod changes_page;
 pub mod chart;
 pub mod device_grid;
+pub mod device_page;
 pub mod devices_page;
 pub mod display_menu;
 pub mod export_menu;
 pub mod filters;
+pub mod nav;
 pub mod pagination;
 pub mod prefs;
 pub mod search_box;

@@ -27,7 +27,7 @@ pub fn Pagination(v: DeviceView, query: DeviceQuery) -> impl IntoView {
 }
 
 #[component]
-fn PageLink(href: String, enabled: bool, label: &'static str) -> impl IntoView {
+pub fn PageLink(href: String, enabled: bool, label: &'static str) -> impl IntoView {
     if enabled {
         view! {
             <a class="rounded border border-slate-300 dark:border-slate-600 bg-white dark:bg-slate-900 px-3 py-1 hover:bg-slate-100 dark:hover:bg-slate-800" href=href>

@@ -73,6 +73,16 @@ pub fn StatusBar(
                     }
                 })
             }}
+            {move || status.get().last_changes.map(|(a, r, c)| view! {
+                <a
+                    href="/changes"
+                    class="tabular-nums text-emerald-700 dark:text-emerald-400 hover:underline"
+                    title=t.last_sync_changes
+                    data-testid="last-changes"
+                >
+                    {lang.change_counts(a, r, c)}
+                </a>
+            })}
             <span class="hidden tabular-nums lg:inline" title=move || lang.interval_reason(&status.get().interval_reason) data-testid="quota">
                 {move || {
                     let s = status.get();

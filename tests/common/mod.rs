@@ -2,6 +2,7 @@
 //! that talks to it through the real client.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod process;
 
 use std::path::PathBuf;

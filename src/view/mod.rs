@@ -61,12 +61,15 @@ impl DeviceView {
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 #[cfg(feature = "ssr")]
+pub mod history;
+#[cfg(feature = "ssr")]
 pub use server::*;
 
 #[cfg(feature = "ssr")]
 mod server {
     use super::*;
     use crate::error::AppError;
+    use crate::history::store::HistoryStore;
     use crate::i18n::Lang;
     use crate::query::apply::{self, QueryOutput, SnapshotIndex};
     use crate::query::{DeviceQuery, FacetValue, Notice};
@@ -90,6 +93,8 @@ mod server {
         pub sync: Arc<SyncService>,
         /// Whether sign-in is required (the page then offers "Sign out").
         pub auth_enabled: bool,
+        /// The change history (none in tests that do not need it).
+        pub history: Option<Arc<HistoryStore>>,
         index: Arc<Mutex<Option<IndexedSnapshot>>>,
     }
 
@@ -108,7 +113,15 @@ mod server {
             AppState {
                 sync,
                 auth_enabled: false,
+                history: None,
                 index: Arc::new(Mutex::new(None)),
+            }
+        }
+
+        pub fn with_history(self, history: Arc<HistoryStore>) -> Self {
+            AppState {
+                history: Some(history),
+                ..self
             }
         }
 
@@ -117,6 +130,18 @@ mod server {
                 auth_enabled: enabled,
                 ..self
             }
+        }
+
+        /// The status bar's state: the sync's, with what the last sync changed.
+        pub fn status(&self) -> crate::status::SyncStatus {
+            let mut status = self.sync.status();
+            status.last_changes = self
+                .history
+                .as_ref()
+                .and_then(|h| h.last_sync())
+                .filter(|s| !s.baseline)
+                .map(|s| (s.added, s.removed, s.changed));
+            status
         }
 
         /// The current snapshot and its index. On a cold start, waits for the first sync, up
@@ -185,7 +210,7 @@ mod server {
                 &run.query,
                 &run.notices,
                 run.snapshot.devices.len(),
-                self.sync.status(),
+                self.status(),
             );
             view.auth_enabled = self.auth_enabled;
             localize(&mut view, &run.notices, lang);
