@@ -7,7 +7,8 @@ use crate::guard::AccessGuard;
 use crate::history::store::HistoryStore;
 use crate::simulator::keys::{self as simkeys, SimKeys};
 use crate::simulator::service::{Evolve, Simulator, SimulatorOptions};
-use crate::sync::service::{SyncService, SyncSettings};
+use crate::sync::quota::{DbLedger, LedgerStore, QuotaLedger};
+use crate::sync::service::{Persistence, SyncService, SyncSettings};
 use crate::view::AppState;
 use crate::wechatpay::client::{CertificateRefresh, WxPayClient};
 use std::sync::Arc;
@@ -169,6 +170,22 @@ async fn open_history(
     Ok(Arc::new(history))
 }
 
+/// The snapshot and the request ledger, both in the database (the files of before imported
+/// once).
+async fn persistence(
+    history: &Arc<HistoryStore>,
+    data_dir: &std::path::Path,
+    source: &str,
+) -> Persistence {
+    let ledger_store = DbLedger::new(history.database().clone(), source)
+        .with_legacy_file(SyncService::ledger_file(data_dir, source));
+    Persistence {
+        ledger: QuotaLedger::from_buckets(ledger_store.load().await),
+        ledger_store: Arc::new(ledger_store),
+        snapshots: history.clone(),
+    }
+}
+
 /// Builds the client and the sync service: against the embedded simulator without credentials,
 /// against WeChat Pay with them.
 pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
@@ -197,14 +214,8 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
             tracing::info!(%url, devices = args.demo_devices, "demo mode: serving simulated devices from the built-in WeChat Pay simulator");
             let client = WxPayClient::new(&sim.client_config(&url, true, false))
                 .map_err(|e| e.to_string())?;
-            let sync = SyncService::with_store(
-                Arc::new(client),
-                source,
-                true,
-                settings,
-                Some(data_dir),
-                history.clone(),
-            );
+            let state = persistence(&history, &data_dir, &source).await;
+            let sync = SyncService::with_state(Arc::new(client), source, true, settings, state);
             Ok(Backend {
                 sync,
                 history,
@@ -217,14 +228,8 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
             let client = Arc::new(WxPayClient::new(&config).map_err(|e| e.to_string())?);
             // The service first: it routes the client's requests, certificate downloads
             // included, through its rate limiter and quota ledger.
-            let sync = SyncService::with_store(
-                client.clone(),
-                source,
-                false,
-                settings,
-                Some(args.data_dir.clone()),
-                history.clone(),
-            );
+            let state = persistence(&history, &args.data_dir, &source).await;
+            let sync = SyncService::with_state(client.clone(), source, false, settings, state);
             if config.apiv3_key.is_some() {
                 match client.refresh_certificates().await {
                     Ok(CertificateRefresh::Loaded(serials)) => tracing::info!(?serials, "platform certificates loaded"),
@@ -354,7 +359,7 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| format!("server stopped: {e}"))?;
-    sync.flush();
+    sync.flush().await;
     history.database().close().await;
     tracing::info!("stopped");
     Ok(())

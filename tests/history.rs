@@ -41,6 +41,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("a_database_belongs_to_one_merchant", |u| {
         Box::pin(a_database_belongs_to_one_merchant(u))
     }),
+    ("files_of_before_are_imported_once", |u| {
+        Box::pin(files_of_before_are_imported_once(u))
+    }),
 ];
 
 #[tokio::test]
@@ -481,6 +484,53 @@ async fn a_database_belongs_to_one_merchant(url: String) {
         .unwrap();
 }
 
+/// The snapshot and ledger files of before the database are imported on the first start, once;
+/// the files are left where they are.
+async fn files_of_before_are_imported_once(url: String) {
+    use wxpay_devices::sync::quota::{DbLedger, FileLedger, LedgerStore};
+    let dir =
+        std::env::temp_dir().join(format!("wxpay-legacy-{}-{}", std::process::id(), url.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap_file = dir.join("snapshot.json");
+    let ledger_file = dir.join("ledger.json");
+    let old = snap(vec![dev("A", "1", ""), dev("B", "1", "")], T0, true);
+    wxpay_devices::sync::snapshot::save(&snap_file, &old).unwrap();
+    let file_ledger = FileLedger {
+        path: ledger_file.clone(),
+        source: "merchant-a".into(),
+    };
+    file_ledger
+        .write(vec![(T0 / 60, 40), (T0 / 60 + 1, 2)])
+        .unwrap();
+
+    let open_with_files = || async {
+        let db = Database::open(&url).await.unwrap();
+        let store =
+            HistoryStore::new(db.clone(), "merchant-a", 400).with_legacy_file(snap_file.clone());
+        store.claim(false).await.unwrap();
+        let ledger = DbLedger::new(db, "merchant-a").with_legacy_file(ledger_file.clone());
+        (store, ledger)
+    };
+    let (store, ledger) = open_with_files().await;
+    let loaded = store.load().await.expect("imported");
+    assert_eq!(loaded.devices.len(), 2);
+    assert_eq!(ledger.load().await, vec![(T0 / 60, 40), (T0 / 60 + 1, 2)]);
+    // The next sync compares with the imported snapshot.
+    let s = store
+        .record(snap(vec![dev("A", "1", "")], T0 + HOUR, true))
+        .await
+        .unwrap();
+    assert_eq!((s.removed, s.baseline), (1, false));
+    ledger.save(vec![(T0 / 60 + 60, 5)]).await.unwrap();
+    assert!(snap_file.exists() && ledger_file.exists(), "files are left");
+
+    // Another start: the database's state, not the files'.
+    let (store, ledger) = open_with_files().await;
+    assert_eq!(store.load().await.unwrap().devices.len(), 1);
+    assert_eq!(ledger.load().await, vec![(T0 / 60 + 60, 5)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     for url in [
@@ -495,14 +545,42 @@ async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     }
 }
 
+/// A sync service over the simulator, keeping its snapshot and ledger in `store`'s database, as
+/// the server does.
+async fn service_on(
+    sim: &wxpay_devices::simulator::service::Simulator,
+    sim_url: &str,
+    settings: &wxpay_devices::sync::service::SyncSettings,
+    store: &Arc<HistoryStore>,
+) -> Arc<wxpay_devices::sync::service::SyncService> {
+    use wxpay_devices::sync::quota::{DbLedger, LedgerStore, QuotaLedger};
+    use wxpay_devices::sync::service::{Persistence, SyncService};
+    let client = wxpay_devices::wechatpay::client::WxPayClient::new(
+        &sim.client_config(sim_url, true, false),
+    )
+    .unwrap();
+    let ledger = DbLedger::new(store.database().clone(), "merchant-a");
+    let state = Persistence {
+        ledger: QuotaLedger::from_buckets(ledger.load().await),
+        ledger_store: Arc::new(ledger),
+        snapshots: store.clone(),
+    };
+    SyncService::with_state(
+        Arc::new(client),
+        "merchant-a".into(),
+        true,
+        settings.clone(),
+        state,
+    )
+}
+
 /// Over HTTP against the simulator: a second sync after the merchant changed gives exactly the
 /// expected `/changes.csv` (filters included) and `/changes.xlsx`; a restart keeps it.
 #[tokio::test]
 async fn changes_csv_after_the_simulated_merchant_changed() {
     use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
-    use wxpay_devices::sync::service::{SyncService, SyncSettings};
+    use wxpay_devices::sync::service::SyncSettings;
     use wxpay_devices::view::AppState;
-    use wxpay_devices::wechatpay::client::WxPayClient;
 
     let dir = std::env::temp_dir().join(format!("wxpay-history-http-{}", std::process::id()));
     let url = format!("sqlite://{}", dir.join("history.db").display());
@@ -518,19 +596,8 @@ async fn changes_csv_after_the_simulated_merchant_changed() {
         manual_min_interval: std::time::Duration::ZERO,
         ..common::fast_retries()
     };
-    let start = |store: Arc<HistoryStore>| {
-        let client = WxPayClient::new(&sim.client_config(&sim_url, true, false)).unwrap();
-        SyncService::with_store(
-            Arc::new(client),
-            "merchant-a".into(),
-            true,
-            settings.clone(),
-            None,
-            store,
-        )
-    };
     let store = open(&url).await;
-    let service = start(store.clone());
+    let service = service_on(&sim, &sim_url, &settings, &store).await;
     service.snapshot().await.unwrap();
     assert!(store.last_sync().unwrap().baseline);
 
@@ -651,11 +718,15 @@ async fn changes_csv_after_the_simulated_merchant_changed() {
     assert_eq!(rows[2][2], "NEWDEV0001");
     assert_eq!(rows[4][5], "=新店, \"旗舰\"", "a string, never a formula");
 
-    // A restart on the same database: the same history, and the saved snapshot.
+    // A restart on the same database: the same history, the saved snapshot, the request count.
+    service.flush().await;
+    let requests = service.requests_24h();
+    assert!(requests >= 6, "two syncs of 300 devices: {requests}");
     drop(service);
     store.database().close().await;
     let store = open(&url).await;
-    let service = start(store.clone());
+    let service = service_on(&sim, &sim_url, &settings, &store).await;
+    assert_eq!(service.requests_24h(), requests);
     assert_eq!(
         service.load_saved().await.unwrap().devices.len(),
         sim.devices().len()

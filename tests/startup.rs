@@ -372,24 +372,22 @@ fn deploy(name: &str, devices: u32, latency_ms: u64, extra: &[(&str, &str)]) -> 
 impl Deployment {
     /// The request ledger as saved in the data directory: requests counted in it (0 when it
     /// is not written yet).
-    fn saved_ledger_count(&self) -> u64 {
-        let data = self.dir.join("data");
-        let Some(file) = std::fs::read_dir(&data)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .find(|e| e.file_name().to_string_lossy().starts_with("ledger-"))
-        else {
+    /// Requests counted in the ledger the dashboard saved (in its database).
+    async fn saved_ledger_count(&self) -> u64 {
+        use sqlx::Connection;
+        let file = self.dir.join("data/history.db");
+        if !file.exists() {
+            return 0;
+        }
+        let url = format!("sqlite://{}?mode=ro", file.display());
+        let Ok(mut conn) = sqlx::SqliteConnection::connect(&url).await else {
             return 0;
         };
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
-        json["buckets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b[1].as_u64().unwrap())
-            .sum()
+        sqlx::query_scalar::<_, i64>("SELECT COALESCE(SUM(requests), 0) FROM ledger")
+            .fetch_one(&mut conn)
+            .await
+            .map(|n| n as u64)
+            .unwrap_or(0)
     }
 
     async fn metric(&self, http: &reqwest::Client, name: &str) -> f64 {
@@ -500,14 +498,14 @@ async fn sigterm_saves_requests_counted_since_the_last_save() {
     // The first sync saves the ledger as it finishes (just after the snapshot is served):
     // 8 pages and the certificate download at start (certificate mode is configured too).
     let deadline = Instant::now() + START;
-    while d.saved_ledger_count() < 9 {
+    while d.saved_ledger_count().await < 9 {
         assert!(
             Instant::now() < deadline,
             "the first sync never saved the ledger"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(d.saved_ledger_count(), 9);
+    assert_eq!(d.saved_ledger_count().await, 9);
     // The first sync frees its slot just after saving: until then a refresh is refused.
     while d.metric(&http, "wxpay_sync_running").await != 0.0 {
         assert!(Instant::now() < deadline, "the first sync never ended");
@@ -529,10 +527,10 @@ async fn sigterm_saves_requests_counted_since_the_last_save() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(d.metric(&http, "wxpay_sync_running").await, 1.0);
-    assert_eq!(d.saved_ledger_count(), 9, "not saved yet");
+    assert_eq!(d.saved_ledger_count().await, 9, "not saved yet");
     let (status, d) = d.terminate().await;
     assert!(status.success(), "{status:?}");
-    assert_eq!(d.saved_ledger_count(), 17, "saved at shutdown");
+    assert_eq!(d.saved_ledger_count().await, 17, "saved at shutdown");
 }
 
 /// SIGTERM lets a request that is being answered finish.
@@ -662,11 +660,8 @@ async fn saved_state_is_readable_by_its_owner_only() {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
             .collect();
-        // The database (snapshot and history) with its write-ahead log, and the ledger.
-        if names.iter().any(|n| n == "history.db")
-            && names.iter().any(|n| n == "history.db-wal")
-            && names.iter().any(|n| n.starts_with("ledger-"))
-        {
+        // The database (snapshot, ledger and history) with its write-ahead log.
+        if names.iter().any(|n| n == "history.db") && names.iter().any(|n| n == "history.db-wal") {
             break files;
         }
         assert!(

@@ -4,12 +4,12 @@
 //! it how much of the day is left before it starts and before each page.
 
 use super::limiter::{Permit, RateLimiter};
-use super::quota::QuotaLedger;
+use super::quota::{LedgerStore, QuotaLedger};
 use crate::clock::unix_now;
 use crate::wechatpay::client::{Admitted, RequestGate};
 use crate::wechatpay::error::WxPayError;
 use futures::future::BoxFuture;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The budget as the sync sees it: one of the sync service's seams (docs/architecture.md).
 /// Today [`LocalBudget`], in this process; several replicas share one (the same rate and quota
@@ -20,7 +20,7 @@ pub trait RequestBudget: RequestGate {
     /// Seconds until `needed` more requests fit under `ceiling`, if within a day.
     fn seconds_until_room(&self, needed: u64, ceiling: u64) -> Option<i64>;
     /// Keeps the count where it survives a restart.
-    fn save(&self) -> std::io::Result<()>;
+    fn save(&self) -> BoxFuture<'_, Result<(), String>>;
     /// A `FREQUENCY_LIMITED` answer: slow down.
     fn back_off(&self);
 }
@@ -29,14 +29,25 @@ pub trait RequestBudget: RequestGate {
 pub struct LocalBudget {
     limiter: RateLimiter,
     ledger: Mutex<QuotaLedger>,
+    store: Arc<dyn LedgerStore>,
+    /// One save at a time, so an older count never overwrites a newer one.
+    saving: tokio::sync::Mutex<()>,
     daily_limit: u64,
 }
 
 impl LocalBudget {
-    pub fn new(limiter: RateLimiter, ledger: QuotaLedger, daily_limit: u64) -> Self {
+    /// `ledger`: the count so far (as loaded from `store`, where it is saved).
+    pub fn new(
+        limiter: RateLimiter,
+        ledger: QuotaLedger,
+        store: Arc<dyn LedgerStore>,
+        daily_limit: u64,
+    ) -> Self {
         LocalBudget {
             limiter,
             ledger: Mutex::new(ledger),
+            store,
+            saving: tokio::sync::Mutex::new(()),
             daily_limit,
         }
     }
@@ -78,9 +89,19 @@ impl RequestBudget for LocalBudget {
             .seconds_until_room(unix_now(), needed, ceiling)
     }
 
-    /// Writes the ledger to its file, if it changed.
-    fn save(&self) -> std::io::Result<()> {
-        self.ledger().save(unix_now())
+    /// Writes the ledger to its store, if it changed.
+    fn save(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let _one = self.saving.lock().await;
+            let Some(buckets) = self.ledger().to_save(unix_now()) else {
+                return Ok(());
+            };
+            let saved = self.store.save(buckets).await;
+            if saved.is_err() {
+                self.ledger().unsaved();
+            }
+            saved
+        })
     }
 
     fn back_off(&self) {
@@ -99,6 +120,7 @@ impl RequestGate for LocalBudget {
 
 #[cfg(test)]
 mod tests {
+    use super::super::quota::NoLedger;
     use super::*;
     use std::time::Duration;
 
@@ -106,7 +128,8 @@ mod tests {
     async fn counts_each_admitted_request_and_refuses_past_the_limit() {
         let b = LocalBudget::new(
             RateLimiter::new(100, Duration::from_secs(1)),
-            QuotaLedger::in_memory("m"),
+            QuotaLedger::in_memory(),
+            Arc::new(NoLedger),
             3,
         );
         for _ in 0..3 {

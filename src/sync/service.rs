@@ -18,7 +18,7 @@ use super::error::SyncError;
 use super::fetch::{page_cache, FetchConfig, Fetcher, PageCache, Progress, PAGE_SIZE};
 use super::lease::{LocalLease, SyncLease};
 use super::limiter::RateLimiter;
-use super::quota::{QuotaLedger, DAILY_LIMIT};
+use super::quota::{FileLedger, LedgerStore, NoLedger, QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{FileStore, NoStore, Snapshot, SnapshotStore, FORMAT};
 use crate::clock::unix_now;
 use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
@@ -29,6 +29,15 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where the service keeps what must survive a restart: one of its seams
+/// (docs/architecture.md).
+pub struct Persistence {
+    pub snapshots: Arc<dyn SnapshotStore>,
+    /// The request count so far, as loaded from `ledger_store`.
+    pub ledger: QuotaLedger,
+    pub ledger_store: Arc<dyn LedgerStore>,
+}
 
 #[derive(Clone, Debug)]
 pub struct SyncSettings {
@@ -128,7 +137,7 @@ pub fn sync_cost(devices: usize) -> u64 {
 }
 
 impl SyncService {
-    /// `data_dir`: where the snapshot and the ledger are kept (`None`: memory only).
+    /// `data_dir`: where the snapshot and the ledger are kept, as files (`None`: memory only).
     pub fn new(
         client: Arc<WxPayClient>,
         source: String,
@@ -136,14 +145,28 @@ impl SyncService {
         settings: SyncSettings,
         data_dir: Option<PathBuf>,
     ) -> Arc<Self> {
-        let store: Arc<dyn SnapshotStore> = match &data_dir {
-            Some(d) => Arc::new(FileStore {
-                path: Self::snapshot_file(d, &source),
-                source: source.clone(),
-            }),
-            None => Arc::new(NoStore),
+        let state = match &data_dir {
+            Some(d) => {
+                let ledger = FileLedger {
+                    path: Self::ledger_file(d, &source),
+                    source: source.clone(),
+                };
+                Persistence {
+                    ledger: QuotaLedger::from_buckets(ledger.read()),
+                    ledger_store: Arc::new(ledger),
+                    snapshots: Arc::new(FileStore {
+                        path: Self::snapshot_file(d, &source),
+                        source: source.clone(),
+                    }),
+                }
+            }
+            None => Persistence {
+                ledger: QuotaLedger::in_memory(),
+                ledger_store: Arc::new(NoLedger),
+                snapshots: Arc::new(NoStore),
+            },
         };
-        Self::with_store(client, source, demo, settings, data_dir, store)
+        Self::with_state(client, source, demo, settings, state)
     }
 
     /// The snapshot file of `source` in `data_dir` (before the database, snapshots were kept
@@ -152,24 +175,25 @@ impl SyncService {
         data_dir.join(format!("snapshot-{}.json", slug(source)))
     }
 
-    /// As [`SyncService::new`], keeping the snapshot in `store` (the database, which records the
-    /// change history as it saves).
-    pub fn with_store(
+    /// The ledger file of `source` in `data_dir` (likewise).
+    pub fn ledger_file(data_dir: &std::path::Path, source: &str) -> PathBuf {
+        data_dir.join(format!("ledger-{}.json", slug(source)))
+    }
+
+    /// As [`SyncService::new`], keeping the snapshot and the ledger where `state` says (the
+    /// database, which records the change history as it saves snapshots).
+    pub fn with_state(
         client: Arc<WxPayClient>,
         source: String,
         demo: bool,
         settings: SyncSettings,
-        data_dir: Option<PathBuf>,
-        store: Arc<dyn SnapshotStore>,
+        state: Persistence,
     ) -> Arc<Self> {
-        let slug = slug(&source);
-        let ledger = match &data_dir {
-            Some(d) => QuotaLedger::load(&d.join(format!("ledger-{slug}.json")), &source),
-            None => QuotaLedger::in_memory(&source),
-        };
+        let store = state.snapshots;
         let budget = Arc::new(LocalBudget::new(
             RateLimiter::for_wechatpay(),
-            ledger,
+            state.ledger,
+            state.ledger_store,
             settings.daily_limit,
         ));
         client.set_gate(budget.clone());
@@ -396,7 +420,7 @@ impl SyncService {
                         if let Err(e) = &outcome {
                             me.record_failure(e).await;
                         }
-                        if let Err(e) = me.budget.save() {
+                        if let Err(e) = me.budget.save().await {
                             tracing::warn!(error = %e, "could not save the request ledger");
                         }
                         *me.lock_inflight() = None;
@@ -545,8 +569,8 @@ impl SyncService {
     }
 
     /// Saves the ledger (at shutdown).
-    pub fn flush(&self) {
-        if let Err(e) = self.budget.save() {
+    pub async fn flush(&self) {
+        if let Err(e) = self.budget.save().await {
             tracing::warn!(error = %e, "could not save the request ledger");
         }
     }
