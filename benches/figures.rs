@@ -1,7 +1,8 @@
 //! The figures in BENCHMARKS.md: sync against the simulator at the real rate limit, the query
 //! model on 100,000 devices, memory held, and export times. Run with
 //! `cargo bench --features ssr` (add `-- quick` to replace the two 20,000-device syncs by one of
-//! 2,000, or `-- sync` for the syncs only). `make test` runs the quick form.
+//! 2,000 and the million history events by 20,000, `-- sync` for the syncs only, `-- history`
+//! for the change history only). `make test` runs the quick form.
 //!
 //! Times are printed, never asserted (the machines are shared and noisy). What does not depend
 //! on timing is asserted, so a run that prints a figure also proves it: no 429, exactly one
@@ -386,13 +387,314 @@ async fn export_bench() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The change history on SQLite (docs/history.md): writing one sync's events; with 1,000,000
+/// events stored, the Changes page's queries, `/changes.csv` of 100,000 events and the file's
+/// size; a start with a 100,000-device snapshot in the database. `quick`: 20,000 events, the
+/// assertions only matter.
+async fn history_bench(quick: bool) {
+    use wxpay_devices::changes::ChangesQuery;
+    use wxpay_devices::db::Database;
+    use wxpay_devices::history::diff::{diff, Change, ChangeKind};
+    use wxpay_devices::history::store::{insert_events, HistoryStore};
+    use wxpay_devices::model::{Device, Field};
+
+    let keys = &SimKeys::generate().unwrap();
+    let dir = std::env::temp_dir().join(format!("wxpay-bench-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let n = if quick { 10_000 } else { 100_000 };
+    let now = wxpay_devices::clock::unix_now();
+    let snapshot = |devices: Vec<Device>, at: i64| {
+        Arc::new(Snapshot {
+            format: FORMAT,
+            source: "bench-history".into(),
+            synced_at: at,
+            sync_millis: 1_000,
+            total_count: Some(devices.len() as u64),
+            received: devices.len(),
+            duplicates: 0,
+            requests: devices.len().div_ceil(100) as u64,
+            complete: true,
+            expected: Some(devices.len() as u64),
+            repair_requests: 0,
+            devices: Arc::new(devices),
+        })
+    };
+
+    // 1. One sync's events: n devices, 1 % changed, as in the diff benchmark.
+    let before = generate(&DatasetSpec {
+        devices: n,
+        ..Default::default()
+    });
+    let mut after = before.clone();
+    for (i, d) in after.iter_mut().enumerate().filter(|(i, _)| i % 200 == 0) {
+        d.device_model = Some(format!("changed-{i}"));
+    }
+    let mut k = 0;
+    after.retain(|_| {
+        k += 1;
+        k % 400 != 7
+    });
+    for i in 0..n / 400 {
+        after.push(Device {
+            device_sn: Some(format!("NEWDEVICE{i:05}")),
+            ..Default::default()
+        });
+    }
+    let changes = diff(&before, &after, true);
+    let url = format!("sqlite://{}", dir.join("write.db").display());
+    let db = Database::open(&url).await.unwrap();
+    let mut writes = Vec::new();
+    for round in 0..5 {
+        let t = Instant::now();
+        let mut tx = db.pool().begin().await.unwrap();
+        insert_events(&mut tx, round, now * 1000, &changes)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        writes.push(t.elapsed());
+    }
+    // And the whole save of a sync: diff, snapshot, sync record and events in one transaction.
+    let store = HistoryStore::new(db.clone(), "bench-history", 400);
+    store.claim(false).await.unwrap();
+    let t = Instant::now();
+    store
+        .record(snapshot(before.clone(), now - 600))
+        .await
+        .unwrap();
+    let baseline_save = t.elapsed();
+    let t = Instant::now();
+    let summary = store.record(snapshot(after.clone(), now)).await.unwrap();
+    let whole_save = t.elapsed();
+    assert_eq!(summary.events(), changes.len() as u64);
+    println!(
+        "history: writing one sync's {} events ({n} devices, 1 % changed) on SQLite: median {:.1} ms of 5; \
+         the whole save (diff, snapshot JSON, record, events, one transaction): {:.0} ms (first save, \
+         the baseline: {:.0} ms)",
+        changes.len(),
+        median(writes).as_secs_f64() * 1000.0,
+        whole_save.as_secs_f64() * 1000.0,
+        baseline_save.as_secs_f64() * 1000.0,
+    );
+    db.close().await;
+
+    // 2. A year of history: `total` events over 400 days, 4 syncs a day, on 2,000 devices of 300
+    // sub-merchants; kinds and fields as a real merchant's (most events are field changes).
+    let total: usize = if quick { 20_000 } else { 1_000_000 };
+    let url = format!("sqlite://{}", dir.join("year.db").display());
+    let db = Database::open(&url).await.unwrap();
+    let store = Arc::new(HistoryStore::new(db.clone(), "bench-history", 400));
+    store.claim(false).await.unwrap();
+    let syncs = 1_600i64;
+    let per_sync = total / syncs as usize;
+    let t = Instant::now();
+    let mut written = 0;
+    for s in 0..syncs {
+        let at = (now - 400 * 86_400 + s * 21_600) * 1000;
+        let events: Vec<Change> = (0..per_sync)
+            .map(|i| {
+                let j = s as usize * per_sync + i;
+                let kind = match j % 10 {
+                    0 => ChangeKind::Added,
+                    1 => ChangeKind::Removed,
+                    _ => ChangeKind::Changed,
+                };
+                let field = [Field::SubMchid, Field::ActivationStatus, Field::DeviceModel][j % 3];
+                Change {
+                    kind,
+                    field: (kind == ChangeKind::Changed).then_some(field),
+                    old_value: (kind == ChangeKind::Changed).then(|| format!("old-{}", j % 97)),
+                    new_value: (kind == ChangeKind::Changed).then(|| format!("new-{}", j % 89)),
+                    device: Device {
+                        device_sn: Some(format!("HSA1{:07X}abcdefgh", j % 2_000)),
+                        sub_mchid: Some(format!("16{:08}", j % 300)),
+                        sub_merchant_shortname: Some(format!("杭州鲜果超市{}", j % 300)),
+                        ..Default::default()
+                    },
+                }
+            })
+            .collect();
+        let mut tx = db.pool().begin().await.unwrap();
+        let id: i64 = wxpay_devices::db::Sql::new(
+            "INSERT INTO syncs (started_at, finished_at, requests, devices, complete, baseline, \
+             added, removed, changed) VALUES (",
+        )
+        .bind(at - 1_000)
+        .push(", ")
+        .bind(at)
+        .push(", 20, 2000, 1, 0, ")
+        .bind((per_sync / 10) as i64)
+        .push(", ")
+        .bind((per_sync / 10) as i64)
+        .push(", ")
+        .bind((per_sync - per_sync / 5) as i64)
+        .push(") RETURNING id")
+        .query_scalar()
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        insert_events(&mut tx, id, at, &events).await.unwrap();
+        tx.commit().await.unwrap();
+        written += events.len();
+    }
+    let fill = t.elapsed();
+    let service = service_over(
+        keys,
+        SimulatorOptions {
+            devices: 0,
+            ..Default::default()
+        },
+        None,
+        "bench-history",
+    )
+    .await
+    .1;
+    let state = AppState::new(service).with_history(store.clone());
+    let lang = wxpay_devices::i18n::Lang::En;
+    let mut rows = Vec::new();
+    for (label, q) in [
+        (
+            "the default view (newest 50, total, chart, recent syncs)",
+            "",
+        ),
+        ("kind=removed", "kind=removed"),
+        ("field=sub_mchid&days=30", "field=sub_mchid&days=30"),
+        ("sub_mchid=1600000042", "sub_mchid=1600000042"),
+        ("page 100", "page=100"),
+        ("text search q=abcdefgh (every event matches)", "q=abcdefgh"),
+        ("text search q=new-88 (rare)", "q=new-88"),
+    ] {
+        state.changes_view(q, lang).await.unwrap();
+        let mut times = Vec::new();
+        let mut shown = 0;
+        for _ in 0..7 {
+            let t = Instant::now();
+            let v = state.changes_view(q, lang).await.unwrap();
+            times.push(t.elapsed());
+            shown = v.total;
+        }
+        rows.push(format!(
+            "{label}: median {:.1} ms ({shown} match)",
+            median(times).as_secs_f64() * 1000.0
+        ));
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let size = std::fs::metadata(dir.join("year.db")).unwrap().len() as usize;
+    println!(
+        "history: {written} events stored in {:.1} s; the Changes page's data on SQLite:",
+        fill.as_secs_f64()
+    );
+    for r in rows {
+        println!("  {r}");
+    }
+    println!("history: database file with {written} events: {}", mb(size));
+    let (_, count) = store
+        .events(&ChangesQuery::new(), now * 1000)
+        .await
+        .unwrap();
+    assert_eq!(count as usize, written, "every event is counted");
+
+    // 3. /changes.csv of the newest 100,000 events (10 % of them in quick mode), over HTTP.
+    let export_syncs = (total / 10 / per_sync) as i64;
+    let export_n = export_syncs as usize * per_sync;
+    let since_sync = syncs - export_syncs;
+    let since =
+        wxpay_devices::format::ChinaTime::from_unix(now - 400 * 86_400 + since_sync * 21_600)
+            .rfc3339();
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("since", &since)
+        .finish();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let routes = wxpay_devices::export::routes(state.clone());
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    let http = reqwest::Client::new();
+    let mut times = Vec::new();
+    let mut extra = 0;
+    for _ in 0..3 {
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let t = Instant::now();
+        let mut body = http
+            .get(format!("http://{addr}/changes.csv?{q}"))
+            .send()
+            .await
+            .unwrap();
+        let (mut bytes, mut lines) = (0usize, 0usize);
+        while let Some(chunk) = body.chunk().await.unwrap() {
+            bytes += chunk.len();
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+        times.push(t.elapsed());
+        extra = extra.max(PEAK.load(Ordering::Relaxed) - base);
+        assert_eq!(lines, export_n + 1, "the header and every event");
+        assert!(bytes > export_n * 60);
+    }
+    println!(
+        "history: /changes.csv of {export_n} events: median {:.0} ms of 3, peak extra heap {}",
+        median(times).as_secs_f64() * 1000.0,
+        mb(extra)
+    );
+    assert!(extra < 64 << 20, "flat memory: {}", mb(extra));
+    db.close().await;
+
+    // 4. A start with an n-device snapshot in the database: open and migrate, load the
+    // snapshot, build the index, answer the first page (no upstream request: it is fresh).
+    let url = format!("sqlite://{}", dir.join("write.db").display());
+    let sim = Simulator::new(
+        keys.clone(),
+        SimulatorOptions {
+            devices: 0,
+            ..Default::default()
+        },
+    );
+    let sim_url = sim.spawn_local().await.unwrap();
+    let t = Instant::now();
+    let db = Database::open(&url).await.unwrap();
+    let store = Arc::new(HistoryStore::new(db.clone(), "bench-history", 400));
+    store.claim(false).await.unwrap();
+    let client = WxPayClient::new(&sim.client_config(&sim_url, true, false)).unwrap();
+    let service = SyncService::with_state(
+        Arc::new(client),
+        "bench-history".into(),
+        true,
+        SyncSettings::default(),
+        wxpay_devices::sync::service::Persistence {
+            snapshots: store.clone(),
+            ledger: wxpay_devices::sync::quota::QuotaLedger::in_memory(),
+            ledger_store: Arc::new(wxpay_devices::sync::quota::NoLedger),
+        },
+    );
+    service.load_saved().await.unwrap();
+    let loaded = t.elapsed();
+    let view = AppState::new(service).view("").await.unwrap();
+    let first_page = t.elapsed();
+    assert_eq!(view.total, after.len());
+    assert_eq!(sim.log().len(), 0, "served from the database");
+    println!(
+        "history: start with a {n}-device snapshot in the database: snapshot loaded {:.0} ms, \
+         first page's data {:.0} ms after opening",
+        loaded.as_secs_f64() * 1000.0,
+        first_page.as_secs_f64() * 1000.0
+    );
+    db.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let only_sync = std::env::args().any(|a| a == "sync");
+    let only_history = std::env::args().any(|a| a == "history");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    if only_history {
+        rt.block_on(history_bench(quick));
+        return;
+    }
     rt.block_on(async {
         let keys = SimKeys::generate().unwrap();
         if quick {
@@ -410,4 +712,5 @@ fn main() {
     query_bench();
     diff_bench();
     rt.block_on(export_bench());
+    rt.block_on(history_bench(quick));
 }

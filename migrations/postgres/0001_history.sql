@@ -38,6 +38,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_time ON events (at DESC, id);
 CREATE INDEX events_by_device ON events (device_sn, at);
+CREATE INDEX events_by_sub_merchant ON events (sub_mchid);
 
 -- The last good snapshot (role 'served') and, after an incomplete sync, the list as the history
 -- knows it (role 'baseline'), as JSON. Replaced in the same transaction as the events.

@@ -502,7 +502,9 @@ async fn put_snapshot(
         .map(|_| ())
 }
 
-async fn insert_events(
+/// Writes `changes` as events of sync `sync_id` found at `at` (epoch ms), 500 to a statement,
+/// inside the caller's transaction.
+pub async fn insert_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     sync_id: i64,
     at: i64,
