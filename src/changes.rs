@@ -262,6 +262,16 @@ impl ChangesQuery {
         out.finish()
     }
 
+    /// The Changes page's address for this view.
+    pub fn href(&self) -> String {
+        let q = self.to_query_string();
+        if q.is_empty() {
+            "/changes".into()
+        } else {
+            format!("/changes?{q}")
+        }
+    }
+
     /// The same filters without paging (for the exports).
     pub fn filters_only(&self) -> Self {
         ChangesQuery {
@@ -420,6 +430,8 @@ mod tests {
             vec![]
         );
         assert_eq!(q.with_days(Some(7)).to_query_string(), "days=7");
+        assert_eq!(q.with_days(Some(7)).href(), "/changes?days=7");
+        assert_eq!(ChangesQuery::new().href(), "/changes");
         assert_eq!(q.with_sub_mchid("  ").sub_mchids, Vec::<String>::new());
     }
 }

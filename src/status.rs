@@ -109,8 +109,18 @@ pub struct SyncStatus {
     pub last_error: Option<ErrorInfo>,
     /// Why "refresh now" is not allowed at the moment, if it is not.
     pub manual_refresh_blocked: Option<RefreshBlocked>,
-    /// What the last sync found compared with the one before: (added, removed, changed);
-    /// `None` without a history or after the baseline.
+    /// What the last sync found compared with the one before; `None` without a history or
+    /// after the baseline.
     #[serde(default)]
-    pub last_changes: Option<(u64, u64, u64)>,
+    pub last_changes: Option<LastChanges>,
+}
+
+/// What the last sync found, for the status bar's link to those changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastChanges {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    /// When that sync finished (Unix seconds): its events carry this time.
+    pub at: i64,
 }

@@ -29,6 +29,9 @@ fn dashboard_command() -> Command {
             || k.starts_with("LEPTOS_SITE_ADDR")
             || k == "LOG_FORMAT"
             || k == "DATA_DIR"
+            || k == "DATABASE_URL"
+            || k == "HISTORY_DAYS"
+            || k == "CACHE_TTL_SECS"
         {
             cmd.env_remove(k);
         }
@@ -143,6 +146,108 @@ fn each_bad_configuration_stops_start_up_with_one_line() {
         );
         assert!(!line.contains("MII"), "no key material: {line}");
     }
+}
+
+#[test]
+fn a_database_that_cannot_be_used_stops_start_up_with_one_line() {
+    for (url, expected) in [
+        (
+            "postgres://app:s3cret@127.0.0.1:1/history",
+            "error: DATABASE_URL=postgres://app:***@127.0.0.1:1/history: cannot open the database",
+        ),
+        ("mysql://app:s3cret@db/history", "not a database URL"),
+        (
+            "sqlite:///proc/self/no-such-dir/h.db",
+            "error: DATABASE_URL=sqlite://",
+        ),
+    ] {
+        let (line, output) = refused(&[("DATABASE_URL", url)]);
+        assert!(
+            line.contains(expected),
+            "{line:?} should contain {expected:?}"
+        );
+        assert!(!output.contains("s3cret"), "no password: {output}");
+    }
+}
+
+/// Demo mode with `DATABASE_URL` on a PostgreSQL server (started by the test): the snapshot,
+/// the ledger and the history go there, not into `DATA_DIR`, and `/changes.csv` serves them.
+#[tokio::test]
+async fn the_binary_keeps_its_history_in_postgresql() {
+    use sqlx::Connection;
+    let pg = common::postgres::PgServer::start();
+    let url = pg.database("binary").await;
+    let dir = temp_dir("pg-binary");
+    let mut cmd = dashboard_command();
+    cmd.args(["--site-addr", "127.0.0.1:0"])
+        .env("DATA_DIR", &dir)
+        .env("DATABASE_URL", &url)
+        .env("DEMO_DEVICES", "300")
+        .env("DEMO_LATENCY_MS", "0")
+        .env("DEMO_CHANGES_PER_MINUTE", "600")
+        .env("CACHE_TTL_SECS", "1");
+    let mut p = Proc::spawn(cmd);
+    let port = p.wait_for_port("dashboard listening on", START);
+    let base = format!("http://127.0.0.1:{port}");
+    // The first sync is the baseline; the timer's next sync finds the merchant's changes.
+    let deadline = Instant::now() + START;
+    let csv = loop {
+        let text = reqwest::get(format!("{base}/changes.csv"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().count() > 1 {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no changes recorded: {}",
+            p.output()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(csv.starts_with(
+        "\u{feff}time,kind,device_sn,field,old_value,new_value,sub_mchid,sub_merchant_shortname\r\n"
+    ));
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+    assert!(
+        count("SELECT COUNT(*) FROM syncs")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            >= 2
+    );
+    assert!(
+        count("SELECT COUNT(*) FROM events")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM snapshots WHERE role = 'served'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        count("SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM ledger")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            >= 6
+    );
+    assert!(
+        !dir.join("demo/history.db").exists(),
+        "nothing in DATA_DIR's default database"
+    );
+    p.signal("TERM");
+    assert!(p.wait(Duration::from_secs(15)).success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]

@@ -140,8 +140,12 @@ test("a device's page: its fields and its timeline, from the changes and from th
 
   // From the grid: a row's serial links to its page, which has all 16 fields.
   await openHydrated(page, "/");
+  // The status bar's count links to the last sync's changes (and any since).
   await expect(page.getByTestId("last-changes")).toBeVisible();
-  await expect(page.getByTestId("last-changes")).toHaveAttribute("href", "/changes");
+  await expect(page.getByTestId("last-changes")).toHaveAttribute(
+    "href",
+    /^\/changes\?since=\d{4}-\d\d-\d\dT\d\d%3A\d\d%3A\d\d%2B08%3A00$/,
+  );
   const row = page.getByTestId("device-link").first();
   const rowSn = (await row.textContent())!.trim();
   await row.click();

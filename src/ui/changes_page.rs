@@ -66,14 +66,14 @@ fn Content(v: ChangesView) -> impl IntoView {
                 <p>{text}</p>
                 {q.is_filtered().then(|| view! {
                     <p class="mt-2 text-sm">
-                        <a class="text-emerald-700 dark:text-emerald-400 underline" href=format!("/changes?{}", q.cleared().to_query_string())>{t.clear_filters}</a>
+                        <a class="text-emerald-700 dark:text-emerald-400 underline" href=q.cleared().href()>{t.clear_filters}</a>
                     </p>
                 })}
             </div>
         }
         .into_any()
     } else {
-        let link = |p: u32| format!("/changes?{}", q.with_page(p).to_query_string());
+        let link = |p: u32| q.with_page(p).href();
         view! {
             <EventTable events=v.events.clone() />
             <nav class="mt-3 flex flex-wrap items-center gap-2 text-sm" aria-label="Pagination">
@@ -119,7 +119,7 @@ fn Content(v: ChangesView) -> impl IntoView {
 fn Filters(q: ChangesQuery) -> impl IntoView {
     let lang = use_lang();
     let t = lang.texts();
-    let href = |q: ChangesQuery| format!("/changes?{}", q.to_query_string());
+    let href = |q: ChangesQuery| q.href();
     let chip = |label: String, on: bool, href: String, id: String| {
         view! {
             <a
@@ -204,7 +204,7 @@ fn Filters(q: ChangesQuery) -> impl IntoView {
                     {t.apply}
                 </button>
                 {q.is_filtered().then(|| view! {
-                    <a class="text-sm text-emerald-700 dark:text-emerald-400 underline" href=format!("/changes?{}", q.cleared().to_query_string()) data-testid="changes-clear">{t.clear_all}</a>
+                    <a class="text-sm text-emerald-700 dark:text-emerald-400 underline" href=q.cleared().href() data-testid="changes-clear">{t.clear_all}</a>
                 })}
             </form>
         </section>

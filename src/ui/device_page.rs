@@ -76,14 +76,11 @@ fn Content(d: DeviceHistory) -> impl IntoView {
             </li>
         }
     });
-    let all_changes = format!(
-        "/changes?{}",
-        ChangesQuery {
-            q: d.device_sn.clone(),
-            ..ChangesQuery::new()
-        }
-        .to_query_string()
-    );
+    let all_changes = ChangesQuery {
+        q: d.device_sn.clone(),
+        ..ChangesQuery::new()
+    }
+    .href();
     view! {
         <h1 class="mb-3 flex flex-wrap items-baseline gap-2 text-xl font-semibold">
             {t.device_title}

@@ -73,14 +73,18 @@ pub fn StatusBar(
                     }
                 })
             }}
-            {move || status.get().last_changes.map(|(a, r, c)| view! {
+            {move || status.get().last_changes.map(|c| view! {
                 <a
-                    href="/changes"
+                    href=crate::changes::ChangesQuery {
+                        since: Some(ChinaTime::from_unix(c.at).rfc3339()),
+                        ..crate::changes::ChangesQuery::new()
+                    }
+                    .href()
                     class="tabular-nums text-emerald-700 dark:text-emerald-400 hover:underline"
                     title=t.last_sync_changes
                     data-testid="last-changes"
                 >
-                    {lang.change_counts(a, r, c)}
+                    {lang.change_counts(c.added, c.removed, c.changed)}
                 </a>
             })}
             <span class="hidden tabular-nums lg:inline" title=move || lang.interval_reason(&status.get().interval_reason) data-testid="quota">

@@ -140,7 +140,12 @@ mod server {
                 .as_ref()
                 .and_then(|h| h.last_sync())
                 .filter(|s| !s.baseline)
-                .map(|s| (s.added, s.removed, s.changed));
+                .map(|s| crate::status::LastChanges {
+                    added: s.added,
+                    removed: s.removed,
+                    changed: s.changed,
+                    at: s.finished_ms.div_euclid(1000),
+                });
             status
         }
 

@@ -148,7 +148,7 @@ impl PgServer {
                 Err(e) => panic!("cannot connect to the test PostgreSQL: {e}"),
             }
         };
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
             .await
             .unwrap();
