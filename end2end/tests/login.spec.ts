@@ -1,5 +1,6 @@
 import { test, expect } from "./fixtures";
 import { execFileSync, spawn, ChildProcess } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 
 // A second dashboard, started here with a password, beside the open one the suite runs against.
@@ -35,6 +36,8 @@ test("signing in through the form shows the dashboard, working under its CSP; si
   const password = "e2e passphrase 2026";
   const hash = execFileSync(bin, ["hash-password"], { input: password + "\n" }).toString().trim();
   expect(hash).toMatch(/^\$argon2id\$/);
+  // A data directory of its own, empty: nothing left from an earlier run or build.
+  fs.rmSync(path.join(root, "target/e2e-auth-data"), { recursive: true, force: true });
   const { server, base } = await startDashboard({
     DASHBOARD_PASSWORD_HASH: hash,
     DATA_DIR: "target/e2e-auth-data",
