@@ -662,6 +662,7 @@ async fn history_bench(quick: bool) {
         true,
         SyncSettings::default(),
         wxpay_devices::sync::service::Persistence {
+            shared_budget: None,
             snapshots: store.clone(),
             ledger: wxpay_devices::sync::quota::QuotaLedger::in_memory(),
             ledger_store: Arc::new(wxpay_devices::sync::quota::NoLedger),
@@ -683,16 +684,113 @@ async fn history_bench(quick: bool) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The shared budget's cost (issue 16): three replicas (three connections) asking a real
+/// redis-server for grants at the rate limit; the time of each grant given at once (one script
+/// round trip), and the busiest second.
+async fn replicas_bench() {
+    use wxpay_devices::replicas::budget::RedisBudget;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Ok(mut server) = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    else {
+        println!("replicas: redis-server is not installed (scripts/setup.sh test): skipped");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}/");
+    let mut conns = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while conns.len() < 3 {
+        match wxpay_devices::replicas::connect(&url).await {
+            Ok(c) => conns.push(c),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let budgets: Vec<Arc<RedisBudget>> = conns
+        .into_iter()
+        .map(|c| Arc::new(RedisBudget::new(c, "bench", 50_000)))
+        .collect();
+    let until = Instant::now() + Duration::from_secs(5);
+    let tasks: Vec<_> = budgets
+        .iter()
+        .flat_map(|b| (0..4).map(move |_| b.clone()))
+        .map(|b| {
+            tokio::spawn(async move {
+                let mut at_once = Vec::new();
+                let mut times = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    if b.grant_counting("GET /x").await.unwrap() == 1 {
+                        at_once.push(t.elapsed());
+                    }
+                    times.push(Instant::now());
+                }
+                (at_once, times)
+            })
+        })
+        .collect();
+    let mut at_once = Vec::new();
+    let mut times = Vec::new();
+    for t in tasks {
+        let (a, b) = t.await.unwrap();
+        at_once.extend(a);
+        times.extend(b);
+    }
+    times.sort();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    at_once.sort();
+    let p = |q: f64| at_once[((at_once.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    println!(
+        "replicas: 3 replicas × 4 tasks asking for 5 s: {} grants, busiest second {most}; a grant given at once: median {:.2} ms, p99 {:.2} ms ({} such)",
+        times.len(),
+        p(0.5),
+        p(0.99),
+        at_once.len()
+    );
+    assert!(most <= 20, "{most} in one second");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let only_sync = std::env::args().any(|a| a == "sync");
     let only_history = std::env::args().any(|a| a == "history");
+    let only_replicas = std::env::args().any(|a| a == "replicas");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     if only_history {
         rt.block_on(history_bench(quick));
+        return;
+    }
+    if only_replicas {
+        rt.block_on(replicas_bench());
         return;
     }
     rt.block_on(async {
@@ -713,4 +811,5 @@ fn main() {
     diff_bench();
     rt.block_on(export_bench());
     rt.block_on(history_bench(quick));
+    rt.block_on(replicas_bench());
 }

@@ -95,6 +95,8 @@ if [ "$MODE" = test ]; then
   # PostgreSQL's server programs: the database tests start their own server on a free port
   # (the package's own cluster is not used).
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_install postgresql; fi
+  # Redis: the replica tests start their own redis-server on a free port.
+  if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
   # A CJK font, so screenshots taken in tests show the Chinese names.
   if ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then apt_install fonts-wqy-microhei; fi
 fi

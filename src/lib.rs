@@ -33,6 +33,8 @@ pub mod model;
 #[cfg(feature = "ssr")]
 pub mod ops;
 pub mod query;
+#[cfg(feature = "ssr")]
+pub mod replicas;
 pub mod status;
 pub mod ui;
 pub mod view;

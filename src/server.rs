@@ -180,6 +180,7 @@ async fn persistence(
     let ledger_store = DbLedger::new(history.database().clone(), source)
         .with_legacy_file(SyncService::ledger_file(data_dir, source));
     Persistence {
+        shared_budget: None,
         ledger: QuotaLedger::from_buckets(ledger_store.load().await),
         ledger_store: Arc::new(ledger_store),
         snapshots: history.clone(),

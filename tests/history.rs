@@ -561,6 +561,7 @@ async fn service_on(
     .unwrap();
     let ledger = DbLedger::new(store.database().clone(), "merchant-a");
     let state = Persistence {
+        shared_budget: None,
         ledger: QuotaLedger::from_buckets(ledger.load().await),
         ledger_store: Arc::new(ledger),
         snapshots: store.clone(),

@@ -17,6 +17,7 @@ const LAYERS: &[(u32, &[&str])] = &[
     (20, &["wechatpay"]),
     (25, &["db"]),
     (30, &["simulator", "sync"]),
+    (32, &["replicas"]),
     (35, &["history"]),
     (40, &["query"]),
     (50, &["i18n"]),

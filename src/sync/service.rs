@@ -37,6 +37,9 @@ pub struct Persistence {
     /// The request count so far, as loaded from `ledger_store`.
     pub ledger: QuotaLedger,
     pub ledger_store: Arc<dyn LedgerStore>,
+    /// A budget shared with other replicas (`replicas::budget`), in place of this process's
+    /// limiter and ledger.
+    pub shared_budget: Option<Arc<dyn RequestBudget>>,
 }
 
 #[derive(Clone, Debug)]
@@ -152,6 +155,7 @@ impl SyncService {
                     source: source.clone(),
                 };
                 Persistence {
+                    shared_budget: None,
                     ledger: QuotaLedger::from_buckets(ledger.read()),
                     ledger_store: Arc::new(ledger),
                     snapshots: Arc::new(FileStore {
@@ -161,6 +165,7 @@ impl SyncService {
                 }
             }
             None => Persistence {
+                shared_budget: None,
                 ledger: QuotaLedger::in_memory(),
                 ledger_store: Arc::new(NoLedger),
                 snapshots: Arc::new(NoStore),
@@ -190,12 +195,15 @@ impl SyncService {
         state: Persistence,
     ) -> Arc<Self> {
         let store = state.snapshots;
-        let budget = Arc::new(LocalBudget::new(
-            RateLimiter::for_wechatpay(),
-            state.ledger,
-            state.ledger_store,
-            settings.daily_limit,
-        ));
+        let budget: Arc<dyn RequestBudget> = match state.shared_budget {
+            Some(shared) => shared,
+            None => Arc::new(LocalBudget::new(
+                RateLimiter::for_wechatpay(),
+                state.ledger,
+                state.ledger_store,
+                settings.daily_limit,
+            )),
+        };
         client.set_gate(budget.clone());
         Arc::new(SyncService {
             client,

@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod process;
+pub mod redis;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,207 @@
+//! Several replicas' shared request budget, against a real redis-server the test starts
+//! (`common::redis`): at most 20 grants in any second across replicas, measured where it
+//! matters (at the simulator, which answers 429 past 20 a second); one daily quota; one pause.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::redis::RedisServer;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wxpay_devices::replicas::budget::RedisBudget;
+use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
+use wxpay_devices::sync::budget::RequestBudget;
+use wxpay_devices::sync::quota::{NoLedger, QuotaLedger};
+use wxpay_devices::sync::service::{Persistence, SyncService};
+use wxpay_devices::sync::snapshot::NoStore;
+use wxpay_devices::wechatpay::client::WxPayClient;
+use wxpay_devices::wechatpay::error::WxPayError;
+
+async fn budget(redis: &RedisServer, merchant: &str, daily: u64) -> Arc<RedisBudget> {
+    let conn = wxpay_devices::replicas::connect(&redis.url())
+        .await
+        .unwrap();
+    Arc::new(RedisBudget::new(conn, merchant, daily))
+}
+
+/// The most instants in any window of `width`.
+fn busiest(mut times: Vec<Instant>, width: Duration) -> usize {
+    times.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= width {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+#[tokio::test]
+async fn three_replicas_together_get_at_most_twenty_grants_in_any_second() {
+    let redis = RedisServer::start();
+    let replicas = [
+        budget(&redis, "m1", 50_000).await,
+        budget(&redis, "m1", 50_000).await,
+        budget(&redis, "m1", 50_000).await,
+    ];
+    let until = Instant::now() + Duration::from_millis(2_500);
+    let mut tasks = Vec::new();
+    for b in &replicas {
+        for _ in 0..8 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut times = Vec::new();
+                while Instant::now() < until {
+                    b.grant("GET /x").await.unwrap();
+                    times.push(Instant::now());
+                }
+                times
+            }));
+        }
+    }
+    let mut times = Vec::new();
+    for t in tasks {
+        times.extend(t.await.unwrap());
+    }
+    let most = busiest(times.clone(), Duration::from_secs(1));
+    assert!(most <= 20, "{most} grants in one second");
+    // And it does grant: 20 per 1.1 s for 2.5 s.
+    assert!(times.len() >= 45, "only {} grants", times.len());
+    for b in &replicas {
+        b.refresh().await.unwrap();
+        assert_eq!(b.used(), times.len() as u64, "one ledger for all");
+    }
+}
+
+/// Three sync services, each with its own client, syncing one simulator at once: with the
+/// shared budget the simulator sees no 429 and never more than 20 requests in a second;
+/// each with its own limiter (the control), it sees both.
+#[tokio::test]
+async fn three_syncs_at_once_stay_within_the_apis_limit_only_with_the_shared_budget() {
+    let redis = RedisServer::start();
+    let sim = Simulator::new(
+        common::keys(),
+        SimulatorOptions {
+            devices: 3_000,
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    let url = sim.spawn_local().await.unwrap();
+    let service = |shared: Option<Arc<dyn RequestBudget>>| {
+        let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+        SyncService::with_state(
+            Arc::new(client),
+            "m2".into(),
+            true,
+            common::fast_retries(),
+            Persistence {
+                snapshots: Arc::new(NoStore),
+                ledger: QuotaLedger::in_memory(),
+                ledger_store: Arc::new(NoLedger),
+                shared_budget: shared,
+            },
+        )
+    };
+    let run = |services: Vec<Arc<SyncService>>| async move {
+        let syncs = futures::future::join_all(services.iter().map(|s| s.snapshot())).await;
+        syncs.into_iter().map(|r| r.is_ok()).collect::<Vec<_>>()
+    };
+    let log = |sim: &Simulator| {
+        let log = sim.log();
+        let limited = log.iter().filter(|r| r.status == 429).count();
+        let most = busiest(log.iter().map(|r| r.at).collect(), Duration::from_secs(1));
+        (log.len(), limited, most)
+    };
+
+    let mut shared = Vec::new();
+    for _ in 0..3 {
+        let b: Arc<dyn RequestBudget> = budget(&redis, "m2", 50_000).await;
+        shared.push(service(Some(b)));
+    }
+    assert_eq!(run(shared).await, [true, true, true]);
+    let (requests, limited, most) = log(&sim);
+    assert_eq!(limited, 0, "no 429 with one budget");
+    assert!(most <= 20, "{most} requests in one second");
+    assert_eq!(
+        requests, 90,
+        "three syncs of 30 pages (no lease yet: each syncs)"
+    );
+
+    // The control: three processes with a limiter each send up to 60 a second.
+    sim.clear_log();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let own = vec![service(None), service(None), service(None)];
+    run(own).await;
+    let (_, limited, most) = log(&sim);
+    assert!(
+        most > 20 && limited > 0,
+        "the control: {most} a second, {limited} × 429"
+    );
+}
+
+#[tokio::test]
+async fn the_daily_quota_is_one_for_all_replicas() {
+    let redis = RedisServer::start();
+    let a = budget(&redis, "m3", 30).await;
+    let b = budget(&redis, "m3", 30).await;
+    let try_20 = |b: Arc<RedisBudget>| async move {
+        let mut granted = 0;
+        let mut refused = 0;
+        for _ in 0..20 {
+            match b.grant("GET /x").await {
+                Ok(()) => granted += 1,
+                Err(WxPayError::QuotaExhausted { limit: 30, .. }) => refused += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (granted, refused)
+    };
+    let (x, y) = tokio::join!(try_20(a.clone()), try_20(b.clone()));
+    assert_eq!(x.0 + y.0, 30, "exactly the quota: {x:?} {y:?}");
+    assert_eq!(x.1 + y.1, 10);
+    a.refresh().await.unwrap();
+    assert_eq!(a.used(), 30);
+    assert_eq!(a.seconds_until_room(1, 30).map(|s| s > 86_000), Some(true));
+    // Another merchant's budget is its own.
+    let other = budget(&redis, "m4", 30).await;
+    other.grant("GET /x").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pause_asked_by_one_replica_holds_them_all() {
+    let redis = RedisServer::start();
+    let a = budget(&redis, "m5", 50_000).await;
+    let b = budget(&redis, "m5", 50_000).await;
+    b.grant("GET /x").await.unwrap();
+    a.back_off();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    b.grant("GET /x").await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "waited {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn without_redis_nothing_is_sent() {
+    let redis = RedisServer::start();
+    let b = budget(&redis, "m6", 50_000).await;
+    b.grant("GET /x").await.unwrap();
+    drop(redis);
+    let t = Instant::now();
+    let e = b.grant("GET /v3/iotmanage/devices").await.unwrap_err();
+    assert!(
+        matches!(&e, WxPayError::Transport { reason, .. } if reason.contains("not sent") && reason.contains("Redis")),
+        "{e}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    let e = wxpay_devices::replicas::connect("redis://:s3cret@127.0.0.1:1/")
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("REDIS_URL=") && !e.contains("s3cret"), "{e}");
+}
