@@ -327,7 +327,7 @@ async fn export_bench() {
         ..Default::default()
     };
     let (_sim, service) = service_over(&keys, options, Some(dir.clone()), "bench-export").await;
-    service.store().save(Arc::new(snap)).await.unwrap();
+    service.store().save(Arc::new(snap), None).await.unwrap();
     service.load_saved().await.unwrap();
     let state = AppState::new(service);
     state.view("").await.unwrap(); // index built
@@ -663,6 +663,7 @@ async fn history_bench(quick: bool) {
         SyncSettings::default(),
         wxpay_devices::sync::service::Persistence {
             shared_budget: None,
+            shared_lease: None,
             snapshots: store.clone(),
             ledger: wxpay_devices::sync::quota::QuotaLedger::in_memory(),
             ledger_store: Arc::new(wxpay_devices::sync::quota::NoLedger),

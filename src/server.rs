@@ -181,6 +181,7 @@ async fn persistence(
         .with_legacy_file(SyncService::ledger_file(data_dir, source));
     Persistence {
         shared_budget: None,
+        shared_lease: None,
         ledger: QuotaLedger::from_buckets(ledger_store.load().await),
         ledger_store: Arc::new(ledger_store),
         snapshots: history.clone(),

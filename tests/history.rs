@@ -44,6 +44,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("files_of_before_are_imported_once", |u| {
         Box::pin(files_of_before_are_imported_once(u))
     }),
+    ("a_stale_lease_holder_writes_nothing", |u| {
+        Box::pin(a_stale_lease_holder_writes_nothing(u))
+    }),
 ];
 
 #[tokio::test]
@@ -531,6 +534,44 @@ async fn files_of_before_are_imported_once(url: String) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Several replicas: a sync whose lease's fencing token is lower than one that has written
+/// (its holder lost the lease) saves nothing, neither snapshot nor events.
+async fn a_stale_lease_holder_writes_nothing(url: String) {
+    let store = open(&url).await;
+    store
+        .record_fenced(snap(vec![dev("A", "1", "")], T0, true), Some(5))
+        .await
+        .unwrap();
+    let e = store
+        .record_fenced(snap(vec![dev("B", "1", "")], T0 + HOUR, true), Some(4))
+        .await
+        .unwrap_err();
+    assert!(e.contains("fencing token 4"), "{e}");
+    assert_eq!(store.syncs(None).await.unwrap().len(), 1);
+    assert_eq!(all(&store, "").await.1, 0);
+    assert_eq!(
+        store.load().await.unwrap().devices[0].device_sn.as_deref(),
+        Some("A")
+    );
+    // The same token again (its holder's next sync) and a higher one are fine.
+    store
+        .record_fenced(
+            snap(
+                vec![dev("A", "1", ""), dev("C", "1", "")],
+                T0 + 2 * HOUR,
+                true,
+            ),
+            Some(5),
+        )
+        .await
+        .unwrap();
+    let s = store
+        .record_fenced(snap(vec![dev("C", "1", "")], T0 + 3 * HOUR, true), Some(6))
+        .await
+        .unwrap();
+    assert_eq!(s.removed, 1);
+}
+
 #[tokio::test]
 async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     for url in [
@@ -562,6 +603,7 @@ async fn service_on(
     let ledger = DbLedger::new(store.database().clone(), "merchant-a");
     let state = Persistence {
         shared_budget: None,
+        shared_lease: None,
         ledger: QuotaLedger::from_buckets(ledger.load().await),
         ledger_store: Arc::new(ledger),
         snapshots: store.clone(),

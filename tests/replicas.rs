@@ -102,6 +102,7 @@ async fn three_syncs_at_once_stay_within_the_apis_limit_only_with_the_shared_bud
                 ledger: QuotaLedger::in_memory(),
                 ledger_store: Arc::new(NoLedger),
                 shared_budget: shared,
+                shared_lease: None,
             },
         )
     };
@@ -204,4 +205,170 @@ async fn without_redis_nothing_is_sent() {
         .await
         .unwrap_err();
     assert!(e.starts_with("REDIS_URL=") && !e.contains("s3cret"), "{e}");
+}
+
+/// Three sync services sharing the budget and the lease, asked at once: one syncs (one sync's
+/// requests at the simulator, not three), the others are told another process holds the
+/// lease.
+#[tokio::test]
+async fn three_services_with_the_shared_lease_run_one_sync() {
+    use wxpay_devices::replicas::lease::RedisLease;
+    let redis = RedisServer::start();
+    let sim = Simulator::new(
+        common::keys(),
+        SimulatorOptions {
+            devices: 3_000,
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    let url = sim.spawn_local().await.unwrap();
+    let mut services = Vec::new();
+    for _ in 0..3 {
+        let conn = wxpay_devices::replicas::connect(&redis.url())
+            .await
+            .unwrap();
+        let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
+        services.push(SyncService::with_state(
+            Arc::new(client),
+            "m7".into(),
+            true,
+            common::fast_retries(),
+            Persistence {
+                snapshots: Arc::new(NoStore),
+                ledger: QuotaLedger::in_memory(),
+                ledger_store: Arc::new(NoLedger),
+                shared_budget: Some(Arc::new(RedisBudget::new(conn.clone(), "m7", 50_000))),
+                shared_lease: Some(Arc::new(RedisLease::new(
+                    conn,
+                    "m7",
+                    Duration::from_secs(5),
+                ))),
+            },
+        ));
+    }
+    let results = futures::future::join_all(services.iter().map(|s| s.snapshot())).await;
+    let synced = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(synced, 1, "one sync");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(r.to_string().contains("sync lease"), "{r}");
+    }
+    assert_eq!(sim.log().len(), 30, "one sync's requests");
+    assert!(sim.log().iter().all(|r| r.status == 200));
+}
+
+mod lease {
+    use super::*;
+    use wxpay_devices::replicas::lease::RedisLease;
+    use wxpay_devices::sync::lease::SyncLease;
+
+    async fn lease(redis: &RedisServer, merchant: &str, ttl: Duration) -> RedisLease {
+        let conn = wxpay_devices::replicas::connect(&redis.url())
+            .await
+            .unwrap();
+        RedisLease::new(conn, merchant, ttl)
+    }
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_with_growing_fencing_tokens() {
+        let redis = RedisServer::start();
+        let a = lease(&redis, "l1", Duration::from_secs(5)).await;
+        let b = lease(&redis, "l1", Duration::from_secs(5)).await;
+        let first = a.acquire().await.expect("free");
+        assert!(first.shared && first.fence().is_some());
+        assert!(b.acquire().await.is_none(), "held by a");
+        assert!(a.acquire().await.is_none(), "held, even by its own process");
+        drop(first);
+        // Given back at once (not after the TTL).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let second = loop {
+            if let Some(t) = b.acquire().await {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "not given back");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(second.fencing > 0);
+        // Another merchant's lease is its own.
+        assert!(lease(&redis, "l2", Duration::from_secs(5))
+            .await
+            .acquire()
+            .await
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_long_sync_keeps_its_lease_and_a_dead_holder_frees_it_after_the_ttl() {
+        let redis = RedisServer::start();
+        let ttl = Duration::from_millis(900);
+        // Replica A, in a runtime of its own, takes the lease and holds it for 2 s (renewing).
+        let url = redis.url();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let replica_a = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let conn = wxpay_devices::replicas::connect(&url).await.unwrap();
+                let a = RedisLease::new(conn, "l3", ttl);
+                let mut token = a.acquire().await.unwrap();
+                tx.send(token.fencing).unwrap();
+                // Renewed past its TTL, never lost.
+                tokio::select! {
+                    _ = token.lost() => panic!("lost while renewing"),
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+                std::mem::forget(token);
+            });
+            // The process dies: its runtime, with the renewer, is gone; nothing is given back.
+            rt.shutdown_background();
+        });
+        let a_fence = rx.recv().unwrap();
+        let b = lease(&redis, "l3", ttl).await;
+        let t = Instant::now();
+        assert!(b.acquire().await.is_none());
+        let b_token = loop {
+            if let Some(token) = b.acquire().await {
+                break token;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "never freed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        replica_a.join().unwrap();
+        // Held for its 2 s, then free within the TTL after the death.
+        assert!(
+            t.elapsed() >= Duration::from_millis(1_900),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(t.elapsed() <= Duration::from_millis(2_000) + ttl + Duration::from_millis(700));
+        assert!(b_token.fencing > a_fence);
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_lease_was_taken_is_told() {
+        let redis = RedisServer::start();
+        let a = lease(&redis, "l4", Duration::from_millis(600)).await;
+        let mut token = a.acquire().await.unwrap();
+        // Another holder in its place (as after an expiry the holder did not notice).
+        let mut conn = wxpay_devices::replicas::connect(&redis.url())
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("wxpay:l4:lease")
+            .arg("someone-else")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(2), token.lost())
+            .await
+            .expect("told within a renewal period");
+        drop(token);
+        // Giving it back does not delete the other holder's lease.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let held: Option<String> = redis::cmd("GET")
+            .arg("wxpay:l4:lease")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(held.as_deref(), Some("someone-else"));
+    }
 }

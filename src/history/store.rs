@@ -203,6 +203,16 @@ impl HistoryStore {
 
     /// Saves `snapshot` and records what changed since the last one (the first is the baseline).
     pub async fn record(&self, snapshot: Arc<Snapshot>) -> Result<SyncSummary, String> {
+        self.record_fenced(snapshot, None).await
+    }
+
+    /// As [`HistoryStore::record`], by the holder of the sync lease's fencing token `fence`
+    /// (several processes): refused, writing nothing, if a higher token has written already.
+    pub async fn record_fenced(
+        &self,
+        snapshot: Arc<Snapshot>,
+        fence: Option<u64>,
+    ) -> Result<SyncSummary, String> {
         let mut baseline = self.baseline.lock().await;
         let before = baseline.clone();
         let is_baseline = before.is_none();
@@ -247,6 +257,11 @@ impl HistoryStore {
         };
         let write = async {
             let mut tx = self.db.pool().begin().await?;
+            if let Some(fence) = fence {
+                if !take_fence(&mut tx, fence as i64).await? {
+                    return Ok(None);
+                }
+            }
             put_snapshot(&mut tx, &self.source, "served", finished_ms, body).await?;
             match next_body {
                 Some(b) => put_snapshot(&mut tx, &self.source, "baseline", finished_ms, b).await?,
@@ -285,9 +300,18 @@ impl HistoryStore {
             .await?;
             insert_events(&mut tx, id, finished_ms, &changes).await?;
             tx.commit().await?;
-            Ok::<i64, sqlx::Error>(id)
+            Ok::<Option<i64>, sqlx::Error>(Some(id))
         };
-        summary.id = write.await.map_err(|e| db_error("save the sync", e))?;
+        summary.id = write
+            .await
+            .map_err(|e| db_error("save the sync", e))?
+            .ok_or_else(|| {
+                format!(
+                    "not saved: this sync's lease (fencing token {}) is older than one that has \
+                     written already",
+                    fence.unwrap_or_default()
+                )
+            })?;
         *baseline = Some(next);
         drop(baseline);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary.clone());
@@ -472,9 +496,34 @@ impl SnapshotStore for HistoryStore {
         })
     }
 
-    fn save(&self, snapshot: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.record(snapshot).await.map(|_| ()) })
+    fn save(
+        &self,
+        snapshot: Arc<Snapshot>,
+        fence: Option<u64>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.record_fenced(snapshot, fence).await.map(|_| ()) })
     }
+}
+
+/// Takes the fencing token `fence` in the transaction: `false` if a higher one has written.
+/// (The row is locked by the update on PostgreSQL, and SQLite has one writer at a time.)
+async fn take_fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    fence: i64,
+) -> Result<bool, sqlx::Error> {
+    Sql::new("INSERT INTO meta (key, value) VALUES ('fence', '0') ON CONFLICT (key) DO NOTHING")
+        .query()
+        .execute(&mut **tx)
+        .await?;
+    let taken = Sql::new("UPDATE meta SET value = ")
+        .bind(fence.to_string())
+        .push(" WHERE key = 'fence' AND CAST(value AS BIGINT) <= ")
+        .bind(fence)
+        .query()
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(taken == 1)
 }
 
 async fn put_snapshot(

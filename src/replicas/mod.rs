@@ -1,9 +1,10 @@
-//! Several replicas as one, through Redis (`REDIS_URL`; docs/replicas.md). This first part is
-//! the shared request budget: one rate limiter and one daily ledger for every replica
-//! (`budget`). The sync lease, the shared snapshot and shared sessions come next; until then
-//! the dashboard does not read `REDIS_URL`.
+//! Several replicas as one, through Redis (`REDIS_URL`; docs/replicas.md). Built so far: the
+//! shared request budget, one rate limiter and one daily ledger for every replica (`budget`),
+//! and one sync at a time (`lease`). The shared snapshot and shared sessions come next; until
+//! then the dashboard does not read `REDIS_URL`.
 
 pub mod budget;
+pub mod lease;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;

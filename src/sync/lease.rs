@@ -10,8 +10,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct LeaseToken {
     /// Grows with every grant: a write from a lower token is stale.
     pub fencing: u64,
+    /// Whether other processes share the lease (then writes carry `fencing`; one process has
+    /// nothing to fence against).
+    pub shared: bool,
     /// What gives the lease back when dropped (nothing for the embedded lease).
     pub release: Option<Box<dyn Send>>,
+    /// Turns `true` if the lease was lost while held (it could not be renewed in time).
+    pub lost: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl LeaseToken {
+    /// The fencing token to write with, if writes need one.
+    pub fn fence(&self) -> Option<u64> {
+        self.shared.then_some(self.fencing)
+    }
+
+    /// Resolves when the lease is lost; never for a lease that cannot be lost.
+    pub async fn lost(&mut self) {
+        match &mut self.lost {
+            Some(rx) => {
+                if rx.wait_for(|lost| *lost).await.is_err() {
+                    // The renewer is gone without saying: treat the lease as lost.
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
 }
 
 pub trait SyncLease: Send + Sync {
@@ -31,7 +55,9 @@ impl SyncLease for LocalLease {
         Box::pin(async move {
             Some(LeaseToken {
                 fencing,
+                shared: false,
                 release: None,
+                lost: None,
             })
         })
     }

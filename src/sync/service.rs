@@ -40,6 +40,8 @@ pub struct Persistence {
     /// A budget shared with other replicas (`replicas::budget`), in place of this process's
     /// limiter and ledger.
     pub shared_budget: Option<Arc<dyn RequestBudget>>,
+    /// A lease shared with other replicas (`replicas::lease`), in place of the embedded one.
+    pub shared_lease: Option<Arc<dyn SyncLease>>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +158,7 @@ impl SyncService {
                 };
                 Persistence {
                     shared_budget: None,
+                    shared_lease: None,
                     ledger: QuotaLedger::from_buckets(ledger.read()),
                     ledger_store: Arc::new(ledger),
                     snapshots: Arc::new(FileStore {
@@ -166,6 +169,7 @@ impl SyncService {
             }
             None => Persistence {
                 shared_budget: None,
+                shared_lease: None,
                 ledger: QuotaLedger::in_memory(),
                 ledger_store: Arc::new(NoLedger),
                 snapshots: Arc::new(NoStore),
@@ -209,7 +213,9 @@ impl SyncService {
             client,
             demo,
             store,
-            lease: Arc::new(LocalLease::default()),
+            lease: state
+                .shared_lease
+                .unwrap_or_else(|| Arc::new(LocalLease::default())),
             fresh: moka::future::Cache::builder()
                 .max_capacity(1)
                 .expire_after(FreshExpiry)
@@ -452,12 +458,18 @@ impl SyncService {
     async fn run(self: Arc<Self>, manual: bool) -> SyncResult {
         let started = Instant::now();
         // Held until the sync ends (the embedded lease always grants; see sync/lease.rs).
-        let Some(_lease) = self.lease.acquire().await else {
+        let Some(mut lease) = self.lease.acquire().await else {
             return Err(Arc::new(SyncError::NotNow(
                 "another process holds the sync lease".into(),
             )));
         };
-        let outcome = self.fetch(manual).await;
+        // A holder that loses its lease (it could not renew it) stops: another may run now.
+        let outcome = tokio::select! {
+            outcome = self.fetch(manual) => outcome,
+            _ = lease.lost() => Err(SyncError::NotNow(
+                "this process lost the sync lease (it could not be renewed in time); the sync stopped".into(),
+            )),
+        };
         let result = match outcome {
             Ok(snapshot) => {
                 let snapshot = Arc::new(Snapshot {
@@ -493,7 +505,7 @@ impl SyncService {
                     millis = snapshot.sync_millis,
                     "sync finished"
                 );
-                if let Err(e) = self.store.save(snapshot.clone()).await {
+                if let Err(e) = self.store.save(snapshot.clone(), lease.fence()).await {
                     tracing::warn!(error = %e, "could not save the snapshot");
                 }
                 Ok(snapshot)

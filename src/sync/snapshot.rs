@@ -86,8 +86,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub trait SnapshotStore: Send + Sync {
     /// The saved snapshot of this store's data, if there is a usable one.
     fn load(&self) -> BoxFuture<'_, Option<Snapshot>>;
-    /// Replaces the saved snapshot, atomically. The error says what failed.
-    fn save(&self, snapshot: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>>;
+    /// Replaces the saved snapshot, atomically. `fence`: the sync lease's fencing token when
+    /// several processes share the store; a store refuses a token lower than one it has seen
+    /// (a holder that lost its lease). The error says what failed.
+    fn save(
+        &self,
+        snapshot: Arc<Snapshot>,
+        fence: Option<u64>,
+    ) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// A file (written atomically, 0600), holding the snapshot of one source.
@@ -107,7 +113,7 @@ impl SnapshotStore for FileStore {
         })
     }
 
-    fn save(&self, snapshot: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>> {
+    fn save(&self, snapshot: Arc<Snapshot>, _: Option<u64>) -> BoxFuture<'_, Result<(), String>> {
         let path = self.path.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || save(&path, &snapshot))
@@ -126,7 +132,7 @@ impl SnapshotStore for NoStore {
         Box::pin(async { None })
     }
 
-    fn save(&self, _: Arc<Snapshot>) -> BoxFuture<'_, Result<(), String>> {
+    fn save(&self, _: Arc<Snapshot>, _: Option<u64>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
 }

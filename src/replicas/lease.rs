@@ -1,0 +1,168 @@
+//! One sync at a time across replicas (docs/replicas.md): a lease in Redis (`SET NX PX`),
+//! renewed while the sync runs and given back by a compare-and-delete script, with a fencing
+//! token from `INCR` that the sync's writes carry (a holder that lost its lease cannot overwrite
+//! a newer holder's snapshot or history: `history::store` refuses a lower token).
+//!
+//! The lease only avoids duplicate work: the shared budget (`budget`) is what keeps the
+//! requests within the limits, whoever sends them.
+
+use crate::sync::lease::{LeaseToken, SyncLease};
+use futures::future::BoxFuture;
+use redis::aio::ConnectionManager;
+use std::time::{Duration, Instant};
+
+/// How long a lease lasts without renewal: a holder that dies frees it after this.
+pub const TTL: Duration = Duration::from_secs(15);
+
+/// `PEXPIRE` the lease if it is still ours.
+const RENEW: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#;
+
+/// `DEL` the lease if it is still ours.
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+pub struct RedisLease {
+    conn: ConnectionManager,
+    lease_key: String,
+    fence_key: String,
+    ttl: Duration,
+}
+
+impl RedisLease {
+    /// The sync lease of `merchant` (keys `wxpay:<merchant>:lease` and `:fence`).
+    pub fn new(conn: ConnectionManager, merchant: &str, ttl: Duration) -> Self {
+        RedisLease {
+            conn,
+            lease_key: format!("wxpay:{merchant}:lease"),
+            fence_key: format!("wxpay:{merchant}:fence"),
+            ttl: ttl.max(Duration::from_millis(300)),
+        }
+    }
+
+    async fn try_acquire(&self) -> redis::RedisResult<Option<LeaseToken>> {
+        let mut conn = self.conn.clone();
+        let holder = format!("{}-{}", std::process::id(), rand::random::<u64>());
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&self.lease_key)
+            .arg(&holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(self.ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        if set.is_none() {
+            return Ok(None);
+        }
+        let fencing: u64 = redis::cmd("INCR")
+            .arg(&self.fence_key)
+            .query_async(&mut conn)
+            .await?;
+        let (lost_tx, lost_rx) = tokio::sync::watch::channel(false);
+        let renewer = tokio::spawn(renew(
+            conn.clone(),
+            self.lease_key.clone(),
+            holder.clone(),
+            self.ttl,
+            lost_tx,
+        ));
+        Ok(Some(LeaseToken {
+            fencing,
+            shared: true,
+            release: Some(Box::new(Release {
+                conn,
+                key: self.lease_key.clone(),
+                holder,
+                renewer,
+            })),
+            lost: Some(lost_rx),
+        }))
+    }
+}
+
+/// Renews the lease every third of its life; says it is lost when it is no longer ours, or
+/// when no renewal succeeded before it would have expired.
+async fn renew(
+    mut conn: ConnectionManager,
+    key: String,
+    holder: String,
+    ttl: Duration,
+    lost: tokio::sync::watch::Sender<bool>,
+) {
+    let script = redis::Script::new(RENEW);
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        let answer: redis::RedisResult<i64> = script
+            .key(&key)
+            .arg(&holder)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await;
+        match answer {
+            Ok(1) => renewed = Instant::now(),
+            Ok(_) => {
+                tracing::warn!("the sync lease was taken over: stopping this sync");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) if renewed.elapsed() + ttl / 3 >= ttl => {
+                tracing::warn!(error = %e, "the sync lease could not be renewed in time: stopping this sync");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not renew the sync lease; trying again"),
+        }
+    }
+}
+
+/// Gives the lease back when dropped (the sync ended), if it is still ours.
+struct Release {
+    conn: ConnectionManager,
+    key: String,
+    holder: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.renewer.abort();
+        let (mut conn, key, holder) = (self.conn.clone(), self.key.clone(), self.holder.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let done: redis::RedisResult<i64> = redis::Script::new(RELEASE)
+                    .key(&key)
+                    .arg(&holder)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = done {
+                    // It expires by itself within the TTL.
+                    tracing::warn!(error = %e, "could not give the sync lease back");
+                }
+            });
+        }
+    }
+}
+
+impl SyncLease for RedisLease {
+    fn acquire(&self) -> BoxFuture<'_, Option<LeaseToken>> {
+        Box::pin(async move {
+            match self.try_acquire().await {
+                Ok(token) => token,
+                Err(e) => {
+                    // Without Redis no one can know who syncs: do not.
+                    tracing::warn!(error = %e, "cannot reach Redis for the sync lease: not syncing");
+                    None
+                }
+            }
+        })
+    }
+}
