@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// DATA_DIR/demo in demo mode).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Redis shared by several replicas of this dashboard (`redis://[:password@]host:port/`):
+    /// one request budget, one sync at a time, one snapshot. Needs a PostgreSQL DATABASE_URL.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Days of change history kept (older events are deleted after each sync).
     #[arg(long, env = "HISTORY_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub history_days: u32,

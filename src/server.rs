@@ -147,6 +147,8 @@ pub struct Backend {
     pub history: Arc<HistoryStore>,
     /// The demo's simulator (demo mode only).
     pub demo: Option<Simulator>,
+    /// With `REDIS_URL`: the shared snapshot this replica follows.
+    pub replica: Option<Replica>,
 }
 
 /// Opens the database (`DATABASE_URL`, default `history.db` in the data directory) for
@@ -163,6 +165,13 @@ async fn open_history(
         .clone()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| crate::db::default_url(data_dir));
+    if redis_url(args).is_some() && url.trim().starts_with("sqlite:") {
+        return Err(
+            "REDIS_URL is set but DATABASE_URL is SQLite, a file only this process can use: set \
+             DATABASE_URL to a postgres:// server every replica shares"
+                .into(),
+        );
+    }
     let db = Database::open(url.trim()).await?;
     let history = HistoryStore::new(db, source, args.history_days)
         .with_legacy_file(SyncService::snapshot_file(data_dir, source));
@@ -173,6 +182,42 @@ async fn open_history(
 /// The snapshot and the request ledger, both in the database (the files of before imported
 /// once).
 async fn persistence(
+    args: &ServeArgs,
+    history: &Arc<HistoryStore>,
+    data_dir: &std::path::Path,
+    source: &str,
+) -> Result<(Persistence, Option<Replica>), String> {
+    if let Some(url) = redis_url(args) {
+        let conn = crate::replicas::connect(&url).await?;
+        let (state, shared) = crate::replicas::persistence(
+            &conn,
+            source,
+            crate::sync::quota::DAILY_LIMIT,
+            history.clone(),
+            crate::replicas::lease::TTL,
+        );
+        tracing::info!("several replicas: the budget, the sync lease and the snapshot are shared through Redis");
+        return Ok((state, Some(Replica { shared, url })));
+    }
+    Ok((local_persistence(history, data_dir, source).await, None))
+}
+
+/// What a replica follows: the shared snapshot, and Redis's address for its subscription.
+pub struct Replica {
+    shared: crate::replicas::snapshot::SharedSnapshot,
+    url: String,
+}
+
+/// `REDIS_URL`, if set.
+fn redis_url(args: &ServeArgs) -> Option<String> {
+    args.redis_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+}
+
+async fn local_persistence(
     history: &Arc<HistoryStore>,
     data_dir: &std::path::Path,
     source: &str,
@@ -216,12 +261,13 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
             tracing::info!(%url, devices = args.demo_devices, "demo mode: serving simulated devices from the built-in WeChat Pay simulator");
             let client = WxPayClient::new(&sim.client_config(&url, true, false))
                 .map_err(|e| e.to_string())?;
-            let state = persistence(&history, &data_dir, &source).await;
+            let (state, replica) = persistence(args, &history, &data_dir, &source).await?;
             let sync = SyncService::with_state(Arc::new(client), source, true, settings, state);
             Ok(Backend {
                 sync,
                 history,
                 demo,
+                replica,
             })
         }
         Some(config) => {
@@ -230,7 +276,7 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
             let client = Arc::new(WxPayClient::new(&config).map_err(|e| e.to_string())?);
             // The service first: it routes the client's requests, certificate downloads
             // included, through its rate limiter and quota ledger.
-            let state = persistence(&history, &args.data_dir, &source).await;
+            let (state, replica) = persistence(args, &history, &args.data_dir, &source).await?;
             let sync = SyncService::with_state(client.clone(), source, false, settings, state);
             if config.apiv3_key.is_some() {
                 match client.refresh_certificates().await {
@@ -244,6 +290,7 @@ pub async fn build_sync(args: &ServeArgs) -> Result<Backend, String> {
                 sync,
                 history,
                 demo: None,
+                replica,
             })
         }
     }
@@ -320,7 +367,11 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         sync,
         history,
         demo,
+        replica,
     } = build_sync(&args).await?;
+    if let Some(Replica { shared, url }) = replica {
+        tokio::spawn(crate::replicas::snapshot::follow(shared, sync.clone(), url));
+    }
     match sync.load_saved().await {
         // The demo's merchant carries on from where it was, so its history continues.
         Some(saved) => {

@@ -372,3 +372,188 @@ mod lease {
         assert_eq!(held.as_deref(), Some("someone-else"));
     }
 }
+
+/// Replicas as the server builds them: a sync service sharing budget, lease and snapshot
+/// through Redis, its history in one PostgreSQL database, following the shared snapshot.
+mod together {
+    use super::*;
+    use common::postgres::PgServer;
+    use wxpay_devices::db::Database;
+    use wxpay_devices::history::store::HistoryStore;
+
+    async fn replica(
+        redis: &RedisServer,
+        db_url: &str,
+        sim: &Simulator,
+        sim_url: &str,
+        ttl: Duration,
+    ) -> Arc<SyncService> {
+        let conn = wxpay_devices::replicas::connect(&redis.url())
+            .await
+            .unwrap();
+        let history = HistoryStore::new(Database::open(db_url).await.unwrap(), "merchant-r", 400);
+        history.claim(false).await.unwrap();
+        let (state, shared) = wxpay_devices::replicas::persistence(
+            &conn,
+            "merchant-r",
+            50_000,
+            Arc::new(history),
+            ttl,
+        );
+        let client = WxPayClient::new(&sim.client_config(sim_url, true, false)).unwrap();
+        let service = SyncService::with_state(
+            Arc::new(client),
+            "merchant-r".into(),
+            false,
+            settings(),
+            state,
+        );
+        tokio::spawn(wxpay_devices::replicas::snapshot::follow(
+            shared,
+            service.clone(),
+            redis.url(),
+        ));
+        service
+    }
+
+    /// Snapshots due after a second (the quota allows it at this size), so a survivor's timer
+    /// would sync again.
+    fn settings() -> wxpay_devices::sync::service::SyncSettings {
+        wxpay_devices::sync::service::SyncSettings {
+            ttl: Duration::from_secs(1),
+            daily_limit: 10_000_000,
+            ..common::fast_retries()
+        }
+    }
+
+    async fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+        let t = Instant::now();
+        while !ok() {
+            assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        t.elapsed()
+    }
+
+    // Several threads: the simulator and the followers run while the test waits for the
+    // leader's thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn three_replicas_one_sync_one_snapshot_and_a_takeover_when_the_leader_dies() {
+        let redis = RedisServer::start();
+        let pg = PgServer::start();
+        let db_url = pg.database("replicas").await;
+        let sim = Simulator::new(
+            common::keys(),
+            SimulatorOptions {
+                devices: 3_000,
+                latency: Duration::from_millis(20),
+                ..Default::default()
+            },
+        );
+        let sim_url = sim.spawn_local().await.unwrap();
+        let ttl = Duration::from_millis(1_500);
+        let mut replicas = Vec::new();
+        for _ in 0..3 {
+            replicas.push(replica(&redis, &db_url, &sim, &sim_url, ttl).await);
+        }
+        // Asked at once, one syncs; the others serve its snapshot within a few seconds.
+        let asked = futures::future::join_all(replicas.iter().map(|r| r.snapshot())).await;
+        assert_eq!(asked.iter().filter(|r| r.is_ok()).count(), 1);
+        wait_for(
+            "every replica serves the list",
+            Duration::from_secs(10),
+            || {
+                replicas
+                    .iter()
+                    .all(|r| r.last_good().is_some_and(|s| s.devices.len() == 3_000))
+            },
+        )
+        .await;
+        let log = sim.log();
+        assert_eq!(log.len(), 30, "one sync's requests, not three");
+        assert!(log.iter().all(|r| r.status == 200));
+        // The others did not fail: they wait for the leader's snapshot.
+        for r in &replicas {
+            assert!(
+                r.status().last_error.is_none(),
+                "{:?}",
+                r.status().last_error
+            );
+        }
+
+        // The leader dies in the middle of a sync (its runtime is shut down: no goodbye);
+        // another replica takes the lease after its TTL and finishes; all serve the new list.
+        sim.clear_log();
+        sim.set_latency(Duration::from_millis(300));
+        let mut list = sim.devices().to_vec();
+        list.truncate(2_500);
+        sim.set_devices(list);
+        let (sim2, sim_url2, redis_url, db2) =
+            (sim.clone(), sim_url.clone(), redis.url(), db_url.clone());
+        let leader = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let conn = wxpay_devices::replicas::connect(&redis_url).await.unwrap();
+                let history =
+                    HistoryStore::new(Database::open(&db2).await.unwrap(), "merchant-r", 400);
+                let (state, _) = wxpay_devices::replicas::persistence(
+                    &conn,
+                    "merchant-r",
+                    50_000,
+                    Arc::new(history),
+                    ttl,
+                );
+                let client = WxPayClient::new(&sim2.client_config(&sim_url2, true, false)).unwrap();
+                let leader = SyncService::with_state(
+                    Arc::new(client),
+                    "merchant-r".into(),
+                    false,
+                    settings(),
+                    state,
+                );
+                leader.refresh_now().await.unwrap();
+                // Killed mid-sync: some pages sent, the rest never.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while sim2.log().len() < 5 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the leader never sent: {:?}",
+                        leader.status()
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            rt.shutdown_background();
+        });
+        tokio::task::spawn_blocking(move || leader.join().unwrap())
+            .await
+            .unwrap();
+        let killed = Instant::now();
+        let pages_before = sim.log().len();
+        assert!(pages_before < 25, "killed mid-sync: {pages_before} pages");
+        // The survivors keep trying (the server's timer does this every 15 s).
+        let took = wait_for(
+            "a survivor finishes the sync and every replica serves it",
+            ttl + Duration::from_secs(12),
+            || {
+                for r in &replicas[..2] {
+                    r.refresh_if_due();
+                }
+                replicas
+                    .iter()
+                    .all(|r| r.last_good().is_some_and(|s| s.devices.len() == 2_500))
+            },
+        )
+        .await;
+        println!("takeover: every replica served the new list {took:?} after the leader died");
+        assert!(
+            killed.elapsed() >= ttl / 2,
+            "not before the lease could expire"
+        );
+        assert_eq!(
+            sim.log().iter().filter(|r| r.status == 429).count(),
+            0,
+            "no 429"
+        );
+    }
+}

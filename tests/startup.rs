@@ -32,6 +32,7 @@ fn dashboard_command() -> Command {
             || k == "DATABASE_URL"
             || k == "HISTORY_DAYS"
             || k == "CACHE_TTL_SECS"
+            || k == "REDIS_URL"
         {
             cmd.env_remove(k);
         }

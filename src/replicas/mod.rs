@@ -1,13 +1,50 @@
-//! Several replicas as one, through Redis (`REDIS_URL`; docs/replicas.md). Built so far: the
-//! shared request budget, one rate limiter and one daily ledger for every replica (`budget`),
-//! and one sync at a time (`lease`). The shared snapshot and shared sessions come next; until
-//! then the dashboard does not read `REDIS_URL`.
+//! Several replicas as one, through Redis (`REDIS_URL`; docs/replicas.md): one request budget
+//! for all (`budget`), one sync at a time (`lease`), one snapshot (`snapshot`). Shared sessions
+//! and the degraded mode's status come next.
 
 pub mod budget;
 pub mod lease;
+pub mod snapshot;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
+
+/// What a replica's sync service shares with the others: the budget, the lease, and the
+/// snapshot store (the shared `database`, fenced, then Redis). Returns the shared snapshot too,
+/// for [`snapshot::follow`].
+pub fn persistence(
+    conn: &ConnectionManager,
+    source: &str,
+    daily_limit: u64,
+    database: std::sync::Arc<dyn crate::sync::snapshot::SnapshotStore>,
+    lease_ttl: Duration,
+) -> (crate::sync::service::Persistence, snapshot::SharedSnapshot) {
+    use std::sync::Arc;
+    let merchant: String = source
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let shared = snapshot::SharedSnapshot::new(conn.clone(), &merchant);
+    let state = crate::sync::service::Persistence {
+        snapshots: Arc::new(snapshot::ReplicatedStore {
+            database,
+            shared: shared.clone(),
+        }),
+        ledger: crate::sync::quota::QuotaLedger::in_memory(),
+        ledger_store: Arc::new(crate::sync::quota::NoLedger),
+        shared_budget: Some(Arc::new(budget::RedisBudget::new(
+            conn.clone(),
+            &merchant,
+            daily_limit,
+        ))),
+        shared_lease: Some(Arc::new(lease::RedisLease::new(
+            conn.clone(),
+            &merchant,
+            lease_ttl,
+        ))),
+    };
+    (state, shared)
+}
 
 /// A connection manager for `url` (it reconnects by itself); the error is one line naming
 /// `REDIS_URL`, without its password.

@@ -219,6 +219,15 @@ impl Simulator {
             .clone()
     }
 
+    /// Sets the latency added to each device-list response from now on.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner
+            .options
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .latency = latency;
+    }
+
     /// Replaces the list (e.g. to change it in the middle of a client's sync).
     pub fn set_devices(&self, devices: Vec<Device>) {
         *self

@@ -22,6 +22,11 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Whether the sync did not run because another replica holds the lease.
+    pub fn is_lease_held(&self) -> bool {
+        matches!(self, SyncError::NotNow(why) if why == super::service::LEASE_HELD)
+    }
+
     pub fn advice(&self) -> String {
         match self {
             SyncError::Upstream(e) => e.advice().to_string(),

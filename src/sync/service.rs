@@ -128,6 +128,10 @@ pub struct SyncService {
     state: Mutex<State>,
 }
 
+/// Why a sync did not run: another replica holds the lease (and its snapshot will come).
+pub const LEASE_HELD: &str =
+    "another replica holds the sync lease: its snapshot is served here when its sync ends";
+
 /// `source` as a file name.
 fn slug(source: &str) -> String {
     source
@@ -257,6 +261,36 @@ impl SyncService {
             "loaded the saved snapshot"
         );
         Some(loaded)
+    }
+
+    /// Serves `snapshot`, synced elsewhere (another replica's, through Redis): fresh until its
+    /// interval runs out, like a loaded one. Nothing is saved: its sync saved it.
+    pub async fn install(&self, snapshot: Arc<Snapshot>) {
+        let age = Duration::from_secs((unix_now() - snapshot.synced_at).max(0) as u64);
+        let (interval, _) = self.interval(snapshot.devices.len());
+        if age < interval {
+            self.fresh
+                .insert(
+                    (),
+                    Fresh {
+                        snapshot: snapshot.clone(),
+                        ttl: interval - age,
+                    },
+                )
+                .await;
+        }
+        self.failures.invalidate(&()).await;
+        self.pages.invalidate_all();
+        {
+            let mut state = self.lock_state();
+            state.last_good = Some(snapshot.clone());
+            state.last_error = None;
+        }
+        tracing::info!(
+            devices = snapshot.devices.len(),
+            synced_at = snapshot.synced_at,
+            "serving the snapshot another replica synced"
+        );
     }
 
     /// Where the last good snapshot is kept.
@@ -431,8 +465,13 @@ impl SyncService {
                                     "the sync stopped on an internal error ({what})"
                                 ))))
                             });
-                        if let Err(e) = &outcome {
-                            me.record_failure(e).await;
+                        match &outcome {
+                            // Another replica syncs: its snapshot comes through Redis.
+                            Err(e) if e.is_lease_held() => {
+                                tracing::debug!("another replica holds the sync lease")
+                            }
+                            Err(e) => me.record_failure(e).await,
+                            Ok(_) => {}
                         }
                         if let Err(e) = me.budget.save().await {
                             tracing::warn!(error = %e, "could not save the request ledger");
@@ -459,9 +498,7 @@ impl SyncService {
         let started = Instant::now();
         // Held until the sync ends (the embedded lease always grants; see sync/lease.rs).
         let Some(mut lease) = self.lease.acquire().await else {
-            return Err(Arc::new(SyncError::NotNow(
-                "another process holds the sync lease".into(),
-            )));
+            return Err(Arc::new(SyncError::NotNow(LEASE_HELD.into())));
         };
         // A holder that loses its lease (it could not renew it) stops: another may run now.
         let outcome = tokio::select! {
