@@ -82,7 +82,8 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Sessions are signed with a key made at start: a restart signs everyone out.
+    /// Sessions are signed with a key made at start (a restart signs everyone out), unless
+    /// [`Auth::with_key`] gives one.
     pub fn new(hash: Option<String>, session_ttl: Duration, cookie_secure: bool) -> Self {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
@@ -103,6 +104,21 @@ impl Auth {
             checks_running: Default::default(),
             checks_peak: Default::default(),
         }
+    }
+
+    /// Signs sessions with a key derived from `secret` (`DASHBOARD_SESSION_KEY`, at least 32
+    /// bytes) instead of one made at start: sessions survive a restart and every replica with
+    /// the same secret accepts them.
+    pub fn with_key(mut self, secret: &str) -> Result<Self, String> {
+        if secret.len() < 32 {
+            return Err(format!(
+                "DASHBOARD_SESSION_KEY: {} bytes; use at least 32 (e.g. `openssl rand -hex 32`)",
+                secret.len()
+            ));
+        }
+        use sha2::Digest;
+        self.key = Sha256::digest(secret.as_bytes()).into();
+        Ok(self)
     }
 
     pub fn enabled(&self) -> bool {
@@ -439,6 +455,31 @@ mod tests {
         for junk in ["", "v1", "v1.1.2", "v1.x.y.z", "a.b.c.d.e"] {
             assert!(!auth.verify_session(junk, 0));
         }
+    }
+
+    #[test]
+    fn a_configured_key_signs_sessions_every_replica_accepts() {
+        let secret = "a shared secret of at least 32 bytes!";
+        let a = Auth::new(Some("x".into()), Duration::from_secs(60), false)
+            .with_key(secret)
+            .unwrap();
+        let b = Auth::new(Some("x".into()), Duration::from_secs(60), false)
+            .with_key(secret)
+            .unwrap();
+        let t = a.new_session(1_000);
+        assert!(b.verify_session(&t, 1_001), "signed on a, accepted by b");
+        let c = Auth::new(Some("x".into()), Duration::from_secs(60), false)
+            .with_key("another secret, also 32 bytes long")
+            .unwrap();
+        assert!(!c.verify_session(&t, 1_001), "another key");
+        let e = Auth::new(None, Duration::from_secs(60), false)
+            .with_key("short")
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("DASHBOARD_SESSION_KEY:") && !e.contains("short"),
+            "{e}"
+        );
     }
 
     #[test]

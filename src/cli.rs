@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (set this when the dashboard is served over HTTPS).
     #[arg(long, env = "DASHBOARD_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
+    /// Secret that signs sessions (at least 32 bytes), so they survive a restart and every
+    /// replica accepts them; unset: a key made at start.
+    #[arg(long, env = "DASHBOARD_SESSION_KEY", hide_env_values = true)]
+    pub session_key: Option<String>,
     /// Hours a sign-in lasts.
     #[arg(long, env = "DASHBOARD_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub session_hours: u64,

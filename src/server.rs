@@ -355,11 +355,15 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
              (make one with `wxpay-devices hash-password`), or listen on 127.0.0.1"
         ));
     }
-    let auth = Arc::new(Auth::new(
+    let mut auth = Auth::new(
         args.password_hash.clone(),
         Duration::from_secs(args.session_hours * 3600),
         args.cookie_secure,
-    ));
+    );
+    if let Some(secret) = args.session_key.as_deref().filter(|k| !k.is_empty()) {
+        auth = auth.with_key(secret)?;
+    }
+    let auth = Arc::new(auth);
     // Checked before anything is started, with the port to come (the guard's own settings).
     AccessGuard::new(addr, &args.allowed_hosts, &args.trusted_proxies)?;
     ensure_writable(&args.data_dir)?;

@@ -150,7 +150,7 @@ fn each_bad_configuration_stops_start_up_with_one_line() {
 }
 
 #[test]
-fn a_database_that_cannot_be_used_stops_start_up_with_one_line() {
+fn a_database_redis_or_session_key_that_cannot_be_used_stops_start_up() {
     for (url, expected) in [
         (
             "postgres://app:s3cret@127.0.0.1:1/history",
