@@ -563,6 +563,7 @@ pub struct Texts {
     pub device_history_link: &'static str,
     pub last_sync_changes: &'static str,
     pub sheet_changes: &'static str,
+    pub shared_state_lost: &'static str,
     /// The XLSX export's sheets and its "View" sheet.
     pub sheet_devices: &'static str,
     pub sheet_view: &'static str,
@@ -689,6 +690,8 @@ pub const ZH: Texts = Texts {
     device_history_link: "变更历史",
     last_sync_changes: "上次同步的变更",
     sheet_changes: "变更",
+    shared_state_lost:
+        "无法连接 Redis：本副本继续显示最近一次的数据，在恢复连接前不会向微信支付发送请求。",
     sheet_devices: "设备",
     sheet_view: "视图",
     view_rows: "行数",
@@ -814,6 +817,7 @@ pub const EN: Texts = Texts {
     device_history_link: "History",
     last_sync_changes: "Changes in the last sync",
     sheet_changes: "Changes",
+    shared_state_lost: "Redis cannot be reached: this replica shows its last data and sends no request to WeChat Pay until Redis is back.",
     sheet_devices: "Devices",
     sheet_view: "View",
     view_rows: "Rows",

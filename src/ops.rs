@@ -40,6 +40,8 @@ async fn readyz(
             "expected_devices": s.expected,
             "synced_at": s.synced_at,
             "snapshot_age_secs": (unix_now() - s.synced_at).max(0),
+            // Several replicas: without Redis this one serves its last snapshot and syncs not.
+            "redis": state.replica.as_ref().map(|r| if r.reachable() { "reachable" } else { "unreachable" }),
         }))
         .into_response(),
         None => {

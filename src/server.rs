@@ -373,9 +373,14 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         demo,
         replica,
     } = build_sync(&args).await?;
-    if let Some(Replica { shared, url }) = replica {
-        tokio::spawn(crate::replicas::snapshot::follow(shared, sync.clone(), url));
-    }
+    let shared = replica.map(|Replica { shared, url }| {
+        tokio::spawn(crate::replicas::snapshot::follow(
+            shared.clone(),
+            sync.clone(),
+            url,
+        ));
+        shared
+    });
     match sync.load_saved().await {
         // The demo's merchant carries on from where it was, so its history continues.
         Some(saved) => {
@@ -402,9 +407,15 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     )?);
     let app = router(
         options,
-        AppState::new(sync.clone())
-            .with_auth(auth.enabled())
-            .with_history(history.clone()),
+        {
+            let state = AppState::new(sync.clone())
+                .with_auth(auth.enabled())
+                .with_history(history.clone());
+            match shared {
+                Some(shared) => state.with_replica(shared),
+                None => state,
+            }
+        },
         auth,
         guard,
     );

@@ -113,6 +113,10 @@ pub struct SyncStatus {
     /// after the baseline.
     #[serde(default)]
     pub last_changes: Option<LastChanges>,
+    /// Several replicas: Redis cannot be reached, so this replica serves its last snapshot and
+    /// sends nothing upstream until it is back.
+    #[serde(default)]
+    pub shared_state_lost: bool,
 }
 
 /// What the last sync found, for the status bar's link to those changes.

@@ -557,3 +557,83 @@ mod together {
         );
     }
 }
+
+/// Redis stopped mid-run: the replica says so, keeps serving its last snapshot and sends
+/// nothing upstream; Redis back (empty, on the same port), it carries on by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_redis_says_so_sends_nothing_and_recovers() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    let url = redis.url();
+    let sim = Simulator::new(
+        common::keys(),
+        SimulatorOptions {
+            devices: 300,
+            ..Default::default()
+        },
+    );
+    let sim_url = sim.spawn_local().await.unwrap();
+    let conn = wxpay_devices::replicas::connect(&url).await.unwrap();
+    let (state, shared) = wxpay_devices::replicas::persistence(
+        &conn,
+        "m8",
+        50_000,
+        Arc::new(NoStore),
+        Duration::from_secs(2),
+    );
+    let client = WxPayClient::new(&sim.client_config(&sim_url, true, false)).unwrap();
+    let service = SyncService::with_state(
+        Arc::new(client),
+        "m8".into(),
+        false,
+        wxpay_devices::sync::service::SyncSettings {
+            manual_min_interval: Duration::ZERO,
+            ..common::fast_retries()
+        },
+        state,
+    );
+    tokio::spawn(wxpay_devices::replicas::snapshot::follow(
+        shared.clone(),
+        service.clone(),
+        url.clone(),
+    ));
+    service.snapshot().await.unwrap();
+    let wait = |what: &'static str, ok: Box<dyn Fn() -> bool + Send>| async move {
+        let t = Instant::now();
+        while !ok() {
+            assert!(t.elapsed() < Duration::from_secs(15), "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(shared.reachable());
+
+    drop(redis);
+    let s = shared.clone();
+    wait("the replica notices", Box::new(move || !s.reachable())).await;
+    sim.clear_log();
+    service.refresh_now().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(sim.log().len(), 0, "nothing sent without Redis");
+    assert_eq!(
+        service.last_good().unwrap().devices.len(),
+        300,
+        "still served"
+    );
+
+    let _redis = RedisServer::start_on(port);
+    let s = shared.clone();
+    wait("the replica reconnects", Box::new(move || s.reachable())).await;
+    service.refresh_now().await.unwrap();
+    let s = sim.clone();
+    wait("syncing again", Box::new(move || s.log().len() >= 3)).await;
+    // Its snapshot is published to the new Redis again.
+    let s2 = shared.clone();
+    let t = Instant::now();
+    loop {
+        if s2.current().await.unwrap().is_some() {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "published again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -10,7 +10,7 @@ use crate::sync::snapshot::{Snapshot, SnapshotStore, FORMAT};
 use futures::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub struct SharedSnapshot {
     prefix: String,
     /// The last version this process published (it need not read it back).
     published: Arc<AtomicU64>,
+    /// Whether the last look at the pointer reached Redis.
+    reachable: Arc<AtomicBool>,
 }
 
 impl SharedSnapshot {
@@ -51,6 +53,7 @@ impl SharedSnapshot {
             conn,
             prefix: format!("wxpay:{merchant}:snapshot"),
             published: Arc::new(AtomicU64::new(0)),
+            reachable: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -125,12 +128,20 @@ impl SharedSnapshot {
     /// The current version and its number of chunks.
     pub async fn current(&self) -> Result<Option<(u64, usize)>, String> {
         let mut conn = self.conn.clone();
-        let pointer: Option<String> = redis::cmd("GET")
+        let pointer: Result<Option<String>, _> = redis::cmd("GET")
             .arg(format!("{}:current", self.prefix))
             .query_async(&mut conn)
-            .await
-            .map_err(|e| format!("Redis: {e}"))?;
-        Ok(pointer.as_deref().and_then(parse_pointer))
+            .await;
+        self.reachable.store(pointer.is_ok(), Ordering::SeqCst);
+        Ok(pointer
+            .map_err(|e| format!("Redis: {e}"))?
+            .as_deref()
+            .and_then(parse_pointer))
+    }
+
+    /// Whether Redis answered the last look at the pointer (the follower looks every 2 s).
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::SeqCst)
     }
 
     /// Reads a version.

@@ -667,6 +667,7 @@ impl SyncService {
             last_error,
             manual_refresh_blocked: self.manual_refresh_blocked(),
             last_changes: None,
+            shared_state_lost: false,
         }
     }
 }

@@ -133,7 +133,14 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
     let status = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     move || {
         let s = status.get();
-        if let Some(e) = s.last_error.clone() {
+        if s.shared_state_lost {
+            Some(view! {
+                <div role="status" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="shared-state-lost">
+                    {t.shared_state_lost}
+                </div>
+            }
+            .into_any())
+        } else if let Some(e) = s.last_error.clone() {
             let rid = e.request_id.clone().map(|r| format!("Request-ID: {r}"));
             let shown = if s.synced_at.is_some() {
                 t.sync_failed_kept

@@ -95,6 +95,8 @@ mod server {
         pub auth_enabled: bool,
         /// The change history (none in tests that do not need it).
         pub history: Option<Arc<HistoryStore>>,
+        /// With several replicas: the shared snapshot (and whether Redis answers).
+        pub replica: Option<crate::replicas::snapshot::SharedSnapshot>,
         index: Arc<Mutex<Option<IndexedSnapshot>>>,
     }
 
@@ -114,7 +116,15 @@ mod server {
                 sync,
                 auth_enabled: false,
                 history: None,
+                replica: None,
                 index: Arc::new(Mutex::new(None)),
+            }
+        }
+
+        pub fn with_replica(self, shared: crate::replicas::snapshot::SharedSnapshot) -> Self {
+            AppState {
+                replica: Some(shared),
+                ..self
             }
         }
 
@@ -146,6 +156,7 @@ mod server {
                     changed: s.changed,
                     at: s.finished_ms.div_euclid(1000),
                 });
+            status.shared_state_lost = self.replica.as_ref().is_some_and(|r| !r.reachable());
             status
         }
 
