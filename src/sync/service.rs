@@ -241,20 +241,7 @@ impl SyncService {
     /// Loads the saved snapshot, if any: served at once, fresh until its interval runs out.
     pub async fn load_saved(&self) -> Option<Arc<Snapshot>> {
         let loaded = Arc::new(self.store.load().await?);
-        let age = Duration::from_secs((unix_now() - loaded.synced_at).max(0) as u64);
-        let (interval, _) = self.interval(loaded.devices.len());
-        if age < interval {
-            self.fresh
-                .insert(
-                    (),
-                    Fresh {
-                        snapshot: loaded.clone(),
-                        ttl: interval - age,
-                    },
-                )
-                .await;
-        }
-        self.lock_state().last_good = Some(loaded.clone());
+        let age = self.serve(&loaded, None).await;
         tracing::info!(
             devices = loaded.devices.len(),
             age_secs = age.as_secs(),
@@ -266,7 +253,21 @@ impl SyncService {
     /// Serves `snapshot`, synced elsewhere (another replica's, through Redis): fresh until its
     /// interval runs out, like a loaded one. Nothing is saved: its sync saved it.
     pub async fn install(&self, snapshot: Arc<Snapshot>) {
-        let age = Duration::from_secs((unix_now() - snapshot.synced_at).max(0) as u64);
+        self.serve(&snapshot, None).await;
+        tracing::info!(
+            devices = snapshot.devices.len(),
+            synced_at = snapshot.synced_at,
+            "serving the snapshot another replica synced"
+        );
+    }
+
+    /// Makes `snapshot` the one every view is answered from: fresh for what is left of its
+    /// refresh interval (`age`: how old it is; `None`: from its sync time), clearing the
+    /// remembered failure and the page cache. Returns its age.
+    async fn serve(&self, snapshot: &Arc<Snapshot>, age: Option<Duration>) -> Duration {
+        let age = age.unwrap_or_else(|| {
+            Duration::from_secs((unix_now() - snapshot.synced_at).max(0) as u64)
+        });
         let (interval, _) = self.interval(snapshot.devices.len());
         if age < interval {
             self.fresh
@@ -281,16 +282,10 @@ impl SyncService {
         }
         self.failures.invalidate(&()).await;
         self.pages.invalidate_all();
-        {
-            let mut state = self.lock_state();
-            state.last_good = Some(snapshot.clone());
-            state.last_error = None;
-        }
-        tracing::info!(
-            devices = snapshot.devices.len(),
-            synced_at = snapshot.synced_at,
-            "serving the snapshot another replica synced"
-        );
+        let mut state = self.lock_state();
+        state.last_good = Some(snapshot.clone());
+        state.last_error = None;
+        age
     }
 
     /// Where the last good snapshot is kept.
@@ -517,23 +512,8 @@ impl SyncService {
                 m.syncs_ok.fetch_add(1, Ordering::Relaxed);
                 m.last_sync_millis
                     .store(snapshot.sync_millis, Ordering::Relaxed);
-                let (interval, _) = self.interval(snapshot.devices.len());
-                self.fresh
-                    .insert(
-                        (),
-                        Fresh {
-                            snapshot: snapshot.clone(),
-                            ttl: interval,
-                        },
-                    )
-                    .await;
-                self.failures.invalidate(&()).await;
-                self.pages.invalidate_all();
-                {
-                    let mut state = self.lock_state();
-                    state.last_good = Some(snapshot.clone());
-                    state.last_error = None;
-                }
+                // Just synced: fresh for its whole interval.
+                self.serve(&snapshot, Some(Duration::ZERO)).await;
                 tracing::info!(
                     devices = snapshot.devices.len(),
                     total_count = snapshot.total_count,
