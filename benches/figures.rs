@@ -250,11 +250,14 @@ fn query_bench() {
     );
 }
 
-/// Change history's diff: two 100,000-device snapshots, 1 % of the devices changed (a field
-/// edited on 500, 250 removed, 250 added).
-fn diff_bench() {
-    use wxpay_devices::history::diff::{diff, ChangeKind};
-    let n = 100_000;
+/// `n` generated devices, and the same list with 1 % changed: a field edited on every 200th,
+/// every 400th removed, `n / 400` new ones added.
+fn one_percent_changed(
+    n: usize,
+) -> (
+    Vec<wxpay_devices::model::Device>,
+    Vec<wxpay_devices::model::Device>,
+) {
     let before = generate(&DatasetSpec {
         devices: n,
         ..Default::default()
@@ -268,12 +271,21 @@ fn diff_bench() {
         k += 1;
         k % 400 != 7
     });
-    for i in 0..250 {
+    for i in 0..n / 400 {
         after.push(wxpay_devices::model::Device {
             device_sn: Some(format!("NEWDEVICE{i:05}")),
             ..Default::default()
         });
     }
+    (before, after)
+}
+
+/// Change history's diff: two 100,000-device snapshots, 1 % of the devices changed (a field
+/// edited on 500, 250 removed, 250 added).
+fn diff_bench() {
+    use wxpay_devices::history::diff::{diff, ChangeKind};
+    let n = 100_000;
+    let (before, after) = one_percent_changed(n);
     let times: Vec<Duration> = (0..9)
         .map(|_| {
             let t = Instant::now();
@@ -395,7 +407,7 @@ async fn history_bench(quick: bool) {
     use wxpay_devices::changes::ChangesQuery;
     use wxpay_devices::db::Database;
     use wxpay_devices::history::diff::{diff, Change, ChangeKind};
-    use wxpay_devices::history::store::{insert_events, HistoryStore};
+    use wxpay_devices::history::store::{insert_events, insert_sync, HistoryStore};
     use wxpay_devices::model::{Device, Field};
 
     let keys = &SimKeys::generate().unwrap();
@@ -421,25 +433,7 @@ async fn history_bench(quick: bool) {
     };
 
     // 1. One sync's events: n devices, 1 % changed, as in the diff benchmark.
-    let before = generate(&DatasetSpec {
-        devices: n,
-        ..Default::default()
-    });
-    let mut after = before.clone();
-    for (i, d) in after.iter_mut().enumerate().filter(|(i, _)| i % 200 == 0) {
-        d.device_model = Some(format!("changed-{i}"));
-    }
-    let mut k = 0;
-    after.retain(|_| {
-        k += 1;
-        k % 400 != 7
-    });
-    for i in 0..n / 400 {
-        after.push(Device {
-            device_sn: Some(format!("NEWDEVICE{i:05}")),
-            ..Default::default()
-        });
-    }
+    let (before, after) = one_percent_changed(n);
     let changes = diff(&before, &after, true);
     let url = format!("sqlite://{}", dir.join("write.db").display());
     let db = Database::open(&url).await.unwrap();
@@ -514,24 +508,19 @@ async fn history_bench(quick: bool) {
             })
             .collect();
         let mut tx = db.pool().begin().await.unwrap();
-        let id: i64 = wxpay_devices::db::Sql::new(
-            "INSERT INTO syncs (started_at, finished_at, requests, devices, complete, baseline, \
-             added, removed, changed) VALUES (",
-        )
-        .bind(at - 1_000)
-        .push(", ")
-        .bind(at)
-        .push(", 20, 2000, 1, 0, ")
-        .bind((per_sync / 10) as i64)
-        .push(", ")
-        .bind((per_sync / 10) as i64)
-        .push(", ")
-        .bind((per_sync - per_sync / 5) as i64)
-        .push(") RETURNING id")
-        .query_scalar()
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        let count = |k: ChangeKind| events.iter().filter(|e| e.kind == k).count() as u64;
+        let summary = wxpay_devices::changes::SyncSummary {
+            started_ms: at - 1_000,
+            finished_ms: at,
+            requests: 20,
+            devices: 2_000,
+            complete: true,
+            added: count(ChangeKind::Added),
+            removed: count(ChangeKind::Removed),
+            changed: count(ChangeKind::Changed),
+            ..Default::default()
+        };
+        let id = insert_sync(&mut tx, &summary).await.unwrap();
         insert_events(&mut tx, id, at, &events).await.unwrap();
         tx.commit().await.unwrap();
         written += events.len();

@@ -273,31 +273,7 @@ impl HistoryStore {
                         .await?;
                 }
             }
-            let id: i64 = Sql::new(
-                "INSERT INTO syncs (started_at, finished_at, requests, devices, complete, \
-                 baseline, added, removed, changed) VALUES (",
-            )
-            .bind(summary.started_ms)
-            .push(", ")
-            .bind(summary.finished_ms)
-            .push(", ")
-            .bind(summary.requests as i64)
-            .push(", ")
-            .bind(summary.devices as i64)
-            .push(", ")
-            .bind(summary.complete as i64)
-            .push(", ")
-            .bind(summary.baseline as i64)
-            .push(", ")
-            .bind(summary.added as i64)
-            .push(", ")
-            .bind(summary.removed as i64)
-            .push(", ")
-            .bind(summary.changed as i64)
-            .push(") RETURNING id")
-            .query_scalar()
-            .fetch_one(&mut *tx)
-            .await?;
+            let id = insert_sync(&mut tx, &summary).await?;
             insert_events(&mut tx, id, finished_ms, &changes).await?;
             tx.commit().await?;
             Ok::<Option<i64>, sqlx::Error>(Some(id))
@@ -549,6 +525,33 @@ async fn put_snapshot(
         .execute(&mut **tx)
         .await
         .map(|_| ())
+}
+
+/// Writes the record of a sync (its `id` is given by the database, and returned), inside the
+/// caller's transaction.
+pub async fn insert_sync(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    s: &SyncSummary,
+) -> Result<i64, sqlx::Error> {
+    Sql::new(
+        "INSERT INTO syncs (started_at, finished_at, requests, devices, complete, baseline, \
+         added, removed, changed) VALUES ",
+    )
+    .bind_list([
+        s.started_ms,
+        s.finished_ms,
+        s.requests as i64,
+        s.devices as i64,
+        s.complete as i64,
+        s.baseline as i64,
+        s.added as i64,
+        s.removed as i64,
+        s.changed as i64,
+    ])
+    .push(" RETURNING id")
+    .query_scalar()
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Writes `changes` as events of sync `sync_id` found at `at` (epoch ms), 500 to a statement,
