@@ -217,7 +217,8 @@ fn redis_url(args: &ServeArgs) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn local_persistence(
+/// One process's state: the snapshot and the ledger in its database.
+pub async fn local_persistence(
     history: &Arc<HistoryStore>,
     data_dir: &std::path::Path,
     source: &str,

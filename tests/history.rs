@@ -586,28 +586,22 @@ async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     }
 }
 
-/// A sync service over the simulator, keeping its snapshot and ledger in `store`'s database, as
-/// the server does.
+/// A sync service over the simulator, keeping its snapshot and ledger in `store`'s database:
+/// the server's own wiring.
 async fn service_on(
     sim: &wxpay_devices::simulator::service::Simulator,
     sim_url: &str,
     settings: &wxpay_devices::sync::service::SyncSettings,
     store: &Arc<HistoryStore>,
 ) -> Arc<wxpay_devices::sync::service::SyncService> {
-    use wxpay_devices::sync::quota::{DbLedger, LedgerStore, QuotaLedger};
-    use wxpay_devices::sync::service::{Persistence, SyncService};
+    use wxpay_devices::sync::service::SyncService;
     let client = wxpay_devices::wechatpay::client::WxPayClient::new(
         &sim.client_config(sim_url, true, false),
     )
     .unwrap();
-    let ledger = DbLedger::new(store.database().clone(), "merchant-a");
-    let state = Persistence {
-        shared_budget: None,
-        shared_lease: None,
-        ledger: QuotaLedger::from_buckets(ledger.load().await),
-        ledger_store: Arc::new(ledger),
-        snapshots: store.clone(),
-    };
+    // A data directory that does not exist: no files of before to import.
+    let nowhere = std::env::temp_dir().join("wxpay-history-no-files-of-before");
+    let state = wxpay_devices::server::local_persistence(store, &nowhere, "merchant-a").await;
     SyncService::with_state(
         Arc::new(client),
         "merchant-a".into(),

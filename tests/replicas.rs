@@ -38,6 +38,46 @@ fn busiest(mut times: Vec<Instant>, width: Duration) -> usize {
     best
 }
 
+/// A simulator of `devices` answering after `latency`, on a loopback port, and its URL.
+async fn simulator(devices: usize, latency: Duration) -> (Simulator, String) {
+    let sim = Simulator::new(
+        common::keys(),
+        SimulatorOptions {
+            devices,
+            latency,
+            ..Default::default()
+        },
+    );
+    let url = sim.spawn_local().await.unwrap();
+    (sim, url)
+}
+
+/// A sync service of `merchant` reading `sim` (at `url`) through a client of its own.
+fn sync_service(
+    sim: &Simulator,
+    url: &str,
+    merchant: &str,
+    settings: wxpay_devices::sync::service::SyncSettings,
+    state: Persistence,
+) -> Arc<SyncService> {
+    let client = WxPayClient::new(&sim.client_config(url, true, false)).unwrap();
+    SyncService::with_state(Arc::new(client), merchant.into(), false, settings, state)
+}
+
+/// Nothing kept in the process; the budget and the lease as given (the process's own without).
+fn kept_nowhere(
+    budget: Option<Arc<dyn RequestBudget>>,
+    lease: Option<Arc<dyn wxpay_devices::sync::lease::SyncLease>>,
+) -> Persistence {
+    Persistence {
+        snapshots: Arc::new(NoStore),
+        ledger: QuotaLedger::in_memory(),
+        ledger_store: Arc::new(NoLedger),
+        shared_budget: budget,
+        shared_lease: lease,
+    }
+}
+
 #[tokio::test]
 async fn three_replicas_together_get_at_most_twenty_grants_in_any_second() {
     let redis = RedisServer::start();
@@ -81,29 +121,14 @@ async fn three_replicas_together_get_at_most_twenty_grants_in_any_second() {
 #[tokio::test]
 async fn three_syncs_at_once_stay_within_the_apis_limit_only_with_the_shared_budget() {
     let redis = RedisServer::start();
-    let sim = Simulator::new(
-        common::keys(),
-        SimulatorOptions {
-            devices: 3_000,
-            latency: Duration::from_millis(20),
-            ..Default::default()
-        },
-    );
-    let url = sim.spawn_local().await.unwrap();
+    let (sim, url) = simulator(3_000, Duration::from_millis(20)).await;
     let service = |shared: Option<Arc<dyn RequestBudget>>| {
-        let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-        SyncService::with_state(
-            Arc::new(client),
-            "m2".into(),
-            true,
+        sync_service(
+            &sim,
+            &url,
+            "m2",
             common::fast_retries(),
-            Persistence {
-                snapshots: Arc::new(NoStore),
-                ledger: QuotaLedger::in_memory(),
-                ledger_store: Arc::new(NoLedger),
-                shared_budget: shared,
-                shared_lease: None,
-            },
+            kept_nowhere(shared, None),
         )
     };
     let run = |services: Vec<Arc<SyncService>>| async move {
@@ -214,37 +239,25 @@ async fn without_redis_nothing_is_sent() {
 async fn three_services_with_the_shared_lease_run_one_sync() {
     use wxpay_devices::replicas::lease::RedisLease;
     let redis = RedisServer::start();
-    let sim = Simulator::new(
-        common::keys(),
-        SimulatorOptions {
-            devices: 3_000,
-            latency: Duration::from_millis(20),
-            ..Default::default()
-        },
-    );
-    let url = sim.spawn_local().await.unwrap();
+    let (sim, url) = simulator(3_000, Duration::from_millis(20)).await;
     let mut services = Vec::new();
     for _ in 0..3 {
         let conn = wxpay_devices::replicas::connect(&redis.url())
             .await
             .unwrap();
-        let client = WxPayClient::new(&sim.client_config(&url, true, false)).unwrap();
-        services.push(SyncService::with_state(
-            Arc::new(client),
-            "m7".into(),
-            true,
+        services.push(sync_service(
+            &sim,
+            &url,
+            "m7",
             common::fast_retries(),
-            Persistence {
-                snapshots: Arc::new(NoStore),
-                ledger: QuotaLedger::in_memory(),
-                ledger_store: Arc::new(NoLedger),
-                shared_budget: Some(Arc::new(RedisBudget::new(conn.clone(), "m7", 50_000))),
-                shared_lease: Some(Arc::new(RedisLease::new(
+            kept_nowhere(
+                Some(Arc::new(RedisBudget::new(conn.clone(), "m7", 50_000))),
+                Some(Arc::new(RedisLease::new(
                     conn,
                     "m7",
                     Duration::from_secs(5),
                 ))),
-            },
+            ),
         ));
     }
     let results = futures::future::join_all(services.iter().map(|s| s.snapshot())).await;
@@ -400,14 +413,7 @@ mod together {
             Arc::new(history),
             ttl,
         );
-        let client = WxPayClient::new(&sim.client_config(sim_url, true, false)).unwrap();
-        let service = SyncService::with_state(
-            Arc::new(client),
-            "merchant-r".into(),
-            false,
-            settings(),
-            state,
-        );
+        let service = sync_service(sim, sim_url, "merchant-r", settings(), state);
         tokio::spawn(wxpay_devices::replicas::snapshot::follow(
             shared,
             service.clone(),
@@ -442,15 +448,7 @@ mod together {
         let redis = RedisServer::start();
         let pg = PgServer::start();
         let db_url = pg.database("replicas").await;
-        let sim = Simulator::new(
-            common::keys(),
-            SimulatorOptions {
-                devices: 3_000,
-                latency: Duration::from_millis(20),
-                ..Default::default()
-            },
-        );
-        let sim_url = sim.spawn_local().await.unwrap();
+        let (sim, sim_url) = simulator(3_000, Duration::from_millis(20)).await;
         let ttl = Duration::from_millis(1_500);
         let mut replicas = Vec::new();
         for _ in 0..3 {
@@ -503,14 +501,7 @@ mod together {
                     Arc::new(history),
                     ttl,
                 );
-                let client = WxPayClient::new(&sim2.client_config(&sim_url2, true, false)).unwrap();
-                let leader = SyncService::with_state(
-                    Arc::new(client),
-                    "merchant-r".into(),
-                    false,
-                    settings(),
-                    state,
-                );
+                let leader = sync_service(&sim2, &sim_url2, "merchant-r", settings(), state);
                 leader.refresh_now().await.unwrap();
                 // Killed mid-sync: some pages sent, the rest never.
                 let deadline = Instant::now() + Duration::from_secs(20);
@@ -565,14 +556,7 @@ async fn a_replica_that_loses_redis_says_so_sends_nothing_and_recovers() {
     let redis = RedisServer::start();
     let port = redis.port;
     let url = redis.url();
-    let sim = Simulator::new(
-        common::keys(),
-        SimulatorOptions {
-            devices: 300,
-            ..Default::default()
-        },
-    );
-    let sim_url = sim.spawn_local().await.unwrap();
+    let (sim, sim_url) = simulator(300, Duration::ZERO).await;
     let conn = wxpay_devices::replicas::connect(&url).await.unwrap();
     let (state, shared) = wxpay_devices::replicas::persistence(
         &conn,
@@ -581,11 +565,10 @@ async fn a_replica_that_loses_redis_says_so_sends_nothing_and_recovers() {
         Arc::new(NoStore),
         Duration::from_secs(2),
     );
-    let client = WxPayClient::new(&sim.client_config(&sim_url, true, false)).unwrap();
-    let service = SyncService::with_state(
-        Arc::new(client),
-        "m8".into(),
-        false,
+    let service = sync_service(
+        &sim,
+        &sim_url,
+        "m8",
         wxpay_devices::sync::service::SyncSettings {
             manual_min_interval: Duration::ZERO,
             ..common::fast_retries()
