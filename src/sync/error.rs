@@ -4,6 +4,10 @@ use crate::status::{Failure, Untrusted};
 use crate::wechatpay::error::WxPayError;
 use std::fmt;
 
+/// What a replica that finds the lease held says.
+const LEASE_HELD: &str =
+    "another replica holds the sync lease: its snapshot is served here when its sync ends";
+
 #[derive(Clone, Debug)]
 pub enum SyncError {
     /// WeChat Pay (or the way to it) failed, after retries where retrying made sense.
@@ -17,16 +21,13 @@ pub enum SyncError {
     },
     /// A refresh asked for too soon, or while another runs.
     NotNow(String),
+    /// Another replica holds the sync lease: its snapshot is served here when its sync ends.
+    LeaseHeld,
     /// A bug or a crashed task.
     Internal(String),
 }
 
 impl SyncError {
-    /// Whether the sync did not run because another replica holds the lease.
-    pub fn is_lease_held(&self) -> bool {
-        matches!(self, SyncError::NotNow(why) if why == super::service::LEASE_HELD)
-    }
-
     pub fn advice(&self) -> String {
         match self {
             SyncError::Upstream(e) => e.advice().to_string(),
@@ -43,7 +44,7 @@ impl SyncError {
                 "the daily request quota is used up for now; the last snapshot stays on screen"
                     .into()
             }
-            SyncError::NotNow(_) => "try again in a minute".into(),
+            SyncError::NotNow(_) | SyncError::LeaseHeld => "try again in a minute".into(),
             SyncError::Internal(_) => {
                 "reload the page; if it persists, check the server log".into()
             }
@@ -89,7 +90,9 @@ impl SyncError {
                 ceiling: *ceiling,
                 retry_in_secs: *retry_in_secs,
             },
-            SyncError::NotNow(_) | SyncError::Internal(_) => Failure::Internal,
+            SyncError::NotNow(_) | SyncError::LeaseHeld | SyncError::Internal(_) => {
+                Failure::Internal
+            }
         }
     }
 
@@ -104,6 +107,7 @@ impl SyncError {
                 ..
             } => format!("{used} + {needed} > {ceiling}"),
             SyncError::NotNow(why) | SyncError::Internal(why) => why.clone(),
+            SyncError::LeaseHeld => LEASE_HELD.into(),
         }
     }
 
@@ -124,6 +128,7 @@ impl fmt::Display for SyncError {
                 "sync refused: it needs {needed} requests and {used} of the {ceiling} allowed in 24 h are used"
             ),
             SyncError::NotNow(why) => write!(f, "{why}"),
+            SyncError::LeaseHeld => f.write_str(LEASE_HELD),
             SyncError::Internal(why) => write!(f, "sync failed: {why}"),
         }
     }

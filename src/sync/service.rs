@@ -128,10 +128,6 @@ pub struct SyncService {
     state: Mutex<State>,
 }
 
-/// Why a sync did not run: another replica holds the lease (and its snapshot will come).
-pub const LEASE_HELD: &str =
-    "another replica holds the sync lease: its snapshot is served here when its sync ends";
-
 /// `source` as a file name.
 fn slug(source: &str) -> String {
     source
@@ -462,7 +458,7 @@ impl SyncService {
                             });
                         match &outcome {
                             // Another replica syncs: its snapshot comes through Redis.
-                            Err(e) if e.is_lease_held() => {
+                            Err(e) if matches!(**e, SyncError::LeaseHeld) => {
                                 tracing::debug!("another replica holds the sync lease")
                             }
                             Err(e) => me.record_failure(e).await,
@@ -493,7 +489,7 @@ impl SyncService {
         let started = Instant::now();
         // Held until the sync ends (the embedded lease always grants; see sync/lease.rs).
         let Some(mut lease) = self.lease.acquire().await else {
-            return Err(Arc::new(SyncError::NotNow(LEASE_HELD.into())));
+            return Err(Arc::new(SyncError::LeaseHeld));
         };
         // A holder that loses its lease (it could not renew it) stops: another may run now.
         let outcome = tokio::select! {
