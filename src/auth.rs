@@ -68,6 +68,8 @@ pub struct Auth {
     /// Sessions signed out before they expired (by their signature), kept until they would
     /// have expired anyway.
     revoked: moka::sync::Cache<String, ()>,
+    /// With several replicas: sign-outs and sign-in attempts shared through Redis.
+    shared: Option<crate::replicas::sessions::RedisSessions>,
     checks: tokio::sync::Semaphore,
     checks_running: std::sync::atomic::AtomicUsize,
     checks_peak: std::sync::atomic::AtomicUsize,
@@ -100,6 +102,7 @@ impl Auth {
                 .max_capacity(100_000)
                 .time_to_live(session_ttl)
                 .build(),
+            shared: None,
             checks: tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS),
             checks_running: Default::default(),
             checks_peak: Default::default(),
@@ -119,6 +122,12 @@ impl Auth {
         use sha2::Digest;
         self.key = Sha256::digest(secret.as_bytes()).into();
         Ok(self)
+    }
+
+    /// Shares sign-outs and sign-in attempts with the other replicas through Redis.
+    pub fn with_shared(mut self, sessions: crate::replicas::sessions::RedisSessions) -> Self {
+        self.shared = Some(sessions);
+        self
     }
 
     pub fn enabled(&self) -> bool {
@@ -143,37 +152,65 @@ impl Auth {
         format!("{payload}.{}", self.sign(&payload))
     }
 
-    /// Whether `token` was signed by us and has not expired.
-    pub fn verify_session(&self, token: &str, now: i64) -> bool {
-        let Some((payload, sig)) = token.rsplit_once('.') else {
-            return false;
-        };
+    /// The expiry of `token`, if we signed it.
+    fn signed_expiry(&self, token: &str) -> Option<i64> {
+        let (payload, sig) = token.rsplit_once('.')?;
         let mut parts = payload.split('.');
         let (Some("v1"), Some(expiry), Some(_), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return false;
+            return None;
         };
-        let Ok(expiry) = expiry.parse::<i64>() else {
-            return false;
-        };
-        let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {
-            return false;
-        };
+        let expiry = expiry.parse::<i64>().ok()?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(payload.as_bytes());
-        mac.verify_slice(&sig).is_ok() && now < expiry && !self.revoked.contains_key(token)
+        mac.verify_slice(&sig).is_ok().then_some(expiry)
     }
 
-    /// Signs a session out: its token is refused from now on, wherever it was copied to.
-    pub fn revoke(&self, token: &str, now: i64) {
-        if self.verify_session(token, now) {
-            self.revoked.insert(token.to_string(), ());
+    /// Whether `token` was signed by us, has not expired and was not signed out here.
+    pub fn verify_session(&self, token: &str, now: i64) -> bool {
+        self.signed_expiry(token).is_some_and(|e| now < e) && !self.revoked.contains_key(token)
+    }
+
+    /// [`Auth::verify_session`], and with several replicas, not signed out on another one
+    /// either. If Redis cannot be asked, this replica's own sign-outs are what it knows.
+    pub async fn session_valid(&self, token: &str, now: i64) -> bool {
+        if !self.verify_session(token, now) {
+            return false;
+        }
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        match shared.is_revoked(signature(token)).await {
+            Ok(revoked) => !revoked,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check sign-outs of other replicas; trusting the signed session");
+                true
+            }
         }
     }
 
-    pub fn session_from(&self, headers: &HeaderMap, now: i64) -> bool {
-        cookie(headers, COOKIE).is_some_and(|t| self.verify_session(&t, now))
+    /// Signs a session out: its token is refused from now on, wherever it was copied to, on
+    /// every replica.
+    pub async fn revoke(&self, token: &str, now: i64) {
+        let Some(expiry) = self.signed_expiry(token).filter(|e| now < *e) else {
+            return;
+        };
+        self.revoked.insert(token.to_string(), ());
+        if let Some(shared) = &self.shared {
+            let remaining = Duration::from_secs((expiry - now) as u64);
+            if let Err(e) = shared.revoke(signature(token), remaining).await {
+                tracing::warn!(error = %e, "the sign-out holds on this replica only");
+            }
+        }
+    }
+
+    async fn session_from(&self, headers: &HeaderMap, now: i64) -> bool {
+        match cookie(headers, COOKIE) {
+            Some(t) => self.session_valid(&t, now).await,
+            None => false,
+        }
     }
 
     fn cookie_header(&self, value: &str, max_age: i64) -> HeaderValue {
@@ -185,8 +222,25 @@ impl Auth {
     }
 
     /// Counts an attempt from `ip` before its password is checked, so parallel guesses
-    /// cannot get past the limit; false (nothing counted) when the limit is reached.
-    fn begin_attempt(&self, ip: IpAddr) -> bool {
+    /// cannot get past the limit; `None` (nothing counted) when the limit is reached. With
+    /// several replicas the count is shared (in Redis), or this replica's if Redis cannot be
+    /// asked.
+    async fn begin_attempt(&self, ip: IpAddr) -> Option<Attempt> {
+        if let Some(shared) = &self.shared {
+            match shared
+                .begin_attempt(&ip.to_string(), MAX_FAILURES, FAILURE_WINDOW)
+                .await
+            {
+                Ok(id) => return id.map(Attempt::Shared),
+                Err(e) => {
+                    tracing::warn!(error = %e, "counting sign-in attempts on this replica only")
+                }
+            }
+        }
+        self.begin_local_attempt(ip).then_some(Attempt::Local)
+    }
+
+    fn begin_local_attempt(&self, ip: IpAddr) -> bool {
         let entry = self.failures.get_with(ip, Default::default);
         let mut v = entry.lock().unwrap_or_else(|p| p.into_inner());
         v.retain(|t| t.elapsed() < FAILURE_WINDOW);
@@ -198,7 +252,18 @@ impl Auth {
     }
 
     /// The password was right: that attempt does not count as a failure.
-    fn attempt_succeeded(&self, ip: IpAddr) {
+    async fn attempt_succeeded(&self, ip: IpAddr, attempt: Attempt) {
+        match (attempt, &self.shared) {
+            (Attempt::Shared(id), Some(shared)) => {
+                if let Err(e) = shared.succeeded(&ip.to_string(), &id).await {
+                    tracing::warn!(error = %e, "a right password still counts as an attempt");
+                }
+            }
+            _ => self.local_attempt_succeeded(ip),
+        }
+    }
+
+    fn local_attempt_succeeded(&self, ip: IpAddr) {
         if let Some(entry) = self.failures.get(&ip) {
             entry.lock().unwrap_or_else(|p| p.into_inner()).pop();
         }
@@ -236,6 +301,17 @@ impl Auth {
     }
 }
 
+/// A sign-in attempt counted: in this replica, or in Redis under an id.
+enum Attempt {
+    Local,
+    Shared(String),
+}
+
+/// The signature part of a session token (what a sign-out is recorded under).
+fn signature(token: &str) -> &str {
+    token.rsplit_once('.').map_or(token, |(_, sig)| sig)
+}
+
 /// The value of cookie `name` in a `Cookie` header.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     crate::cookies::in_headers(headers, name)
@@ -248,7 +324,7 @@ fn now() -> i64 {
 /// Refuses requests without a valid session: pages redirect to the login page, everything else
 /// (server functions, exports, metrics) gets 401.
 pub async fn require_session(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
-    let signed_in = !auth.enabled() || auth.session_from(req.headers(), now());
+    let signed_in = !auth.enabled() || auth.session_from(req.headers(), now()).await;
     let path = req.uri().path();
     if signed_in || is_public(path) {
         let mut req = req;
@@ -362,7 +438,7 @@ pub async fn login(
     }
     // Behind a trusted proxy, the address it forwarded for; else the peer's.
     let ip = client.map(|c| c.0 .0).unwrap_or(peer.ip());
-    if !auth.begin_attempt(ip) {
+    let Some(attempt) = auth.begin_attempt(ip).await else {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
             login_page(lang, &next, Some(t.too_many_attempts)),
@@ -371,7 +447,7 @@ pub async fn login(
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
         return r;
-    }
+    };
     let password = form.password.chars().take(1024).collect::<String>();
     let Some(ok) = auth.check_password(password).await else {
         return (
@@ -381,7 +457,7 @@ pub async fn login(
             .into_response();
     };
     if ok {
-        auth.attempt_succeeded(ip);
+        auth.attempt_succeeded(ip, attempt).await;
     } else {
         tracing::warn!(client = %ip, "failed dashboard login");
         return (
@@ -400,7 +476,7 @@ pub async fn login(
 
 pub async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, COOKIE) {
-        auth.revoke(&token, now());
+        auth.revoke(&token, now()).await;
     }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut()
@@ -433,8 +509,8 @@ mod tests {
         assert!(hash_password("short").is_err());
     }
 
-    #[test]
-    fn sessions_are_signed_and_expire() {
+    #[tokio::test]
+    async fn sessions_are_signed_and_expire() {
         let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
         let t = auth.new_session(1_000);
         assert!(auth.verify_session(&t, 1_059));
@@ -449,7 +525,7 @@ mod tests {
         let other = Auth::new(Some("x".into()), Duration::from_secs(60), false);
         assert!(!other.verify_session(&t, 1_000), "another key");
         let second = auth.new_session(1_000);
-        auth.revoke(&t, 1_000);
+        auth.revoke(&t, 1_000).await;
         assert!(!auth.verify_session(&t, 1_001), "signed out");
         assert!(auth.verify_session(&second, 1_001), "other sessions stay");
         for junk in ["", "v1", "v1.1.2", "v1.x.y.z", "a.b.c.d.e"] {
@@ -508,17 +584,17 @@ mod tests {
         let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(auth.begin_attempt(ip));
+            assert!(auth.begin_local_attempt(ip));
         }
-        assert!(!auth.begin_attempt(ip));
-        assert!(auth.begin_attempt("192.0.2.2".parse().unwrap()));
+        assert!(!auth.begin_local_attempt(ip));
+        assert!(auth.begin_local_attempt("192.0.2.2".parse().unwrap()));
         // A success gives its attempt back.
         let other: IpAddr = "192.0.2.3".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(auth.begin_attempt(other));
-            auth.attempt_succeeded(other);
+            assert!(auth.begin_local_attempt(other));
+            auth.local_attempt_succeeded(other);
         }
-        assert!(auth.begin_attempt(other));
+        assert!(auth.begin_local_attempt(other));
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub struct Metrics {
     pub last_sync_millis: AtomicU64,
     pub snapshot_hits: AtomicU64,
     pub snapshot_misses: AtomicU64,
+    /// Redis commands that failed, by what they were for (several replicas only).
+    redis_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Grants of a request that had to wait for room in the rate limit, and for how long in all.
+    pub limiter_waits: AtomicU64,
+    pub limiter_wait_micros: AtomicU64,
+    /// 1 while this replica holds the shared sync lease; the fencing token it last got.
+    pub lease_held: AtomicU64,
+    pub lease_fence: AtomicU64,
 }
 
 static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(Metrics::default);
@@ -60,6 +68,32 @@ impl Metrics {
             .unwrap_or(0)
     }
 
+    /// Counts a failed Redis command; `op` is one of a few fixed names.
+    pub fn redis_error(&self, op: &'static str) {
+        *self
+            .redis_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(op)
+            .or_default() += 1;
+    }
+
+    pub fn redis_error_count(&self, op: &str) -> u64 {
+        self.redis_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A grant that waited `waited` for room in the rate limit.
+    pub fn limiter_waited(&self, waited: std::time::Duration) {
+        self.limiter_waits.fetch_add(1, Ordering::Relaxed);
+        self.limiter_wait_micros
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// The exposition, with the gauges the caller passes.
     pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
@@ -94,6 +128,31 @@ impl Metrics {
             "Views that found no fresh snapshot (stale or cold).",
             self.snapshot_misses.load(Ordering::Relaxed),
         );
+        counter(
+            "wxpay_limiter_waits_total",
+            "Requests that waited for room in the 20-per-second limit before being sent.",
+            self.limiter_waits.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wxpay_limiter_wait_seconds_total Time requests spent waiting for room in the rate limit.\n# TYPE wxpay_limiter_wait_seconds_total counter\nwxpay_limiter_wait_seconds_total {}",
+            self.limiter_wait_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wxpay_replica_lease_held 1 while this replica holds the shared sync lease (several replicas).\n# TYPE wxpay_replica_lease_held gauge\nwxpay_replica_lease_held {}\n# HELP wxpay_replica_lease_fence The fencing token of the last sync lease this replica got (0: none).\n# TYPE wxpay_replica_lease_fence gauge\nwxpay_replica_lease_fence {}",
+            self.lease_held.load(Ordering::Relaxed),
+            self.lease_fence.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP wxpay_redis_errors_total Redis commands that failed, by use (several replicas).\n# TYPE wxpay_redis_errors_total counter");
+        for (op, n) in self
+            .redis_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "wxpay_redis_errors_total{{op=\"{op}\"}} {n}");
+        }
         let _ = writeln!(out, "# HELP wxpay_upstream_requests_total Requests sent to WeChat Pay, by outcome (FREQUENCY_LIMITED counts the 429s).\n# TYPE wxpay_upstream_requests_total counter");
         for (outcome, n) in self
             .upstream
@@ -132,6 +191,9 @@ mod tests {
         m.upstream("OK");
         m.upstream("FREQUENCY_LIMITED");
         m.retries.fetch_add(3, Ordering::Relaxed);
+        m.redis_error("lease");
+        m.redis_error("lease");
+        m.limiter_waited(std::time::Duration::from_millis(250));
         let text = m.render(&[("wxpay_snapshot_devices", "Devices in the snapshot.", 42.0)]);
         assert!(
             text.contains("wxpay_upstream_requests_total{outcome=\"OK\"} 2\n"),
@@ -142,6 +204,13 @@ mod tests {
             text.contains("# TYPE wxpay_sync_retries_total counter\nwxpay_sync_retries_total 3\n")
         );
         assert!(text.contains("wxpay_snapshot_devices 42\n"));
+        assert!(
+            text.contains("wxpay_redis_errors_total{op=\"lease\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("wxpay_limiter_waits_total 1\n"));
+        assert!(text.contains("wxpay_limiter_wait_seconds_total 0.25\n"));
+        assert!(text.contains("wxpay_replica_lease_held 0\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");

@@ -197,7 +197,15 @@ async fn persistence(
             crate::replicas::lease::TTL,
         );
         tracing::info!("several replicas: the budget, the sync lease and the snapshot are shared through Redis");
-        return Ok((state, Some(Replica { shared, url })));
+        let sessions = crate::replicas::sessions::RedisSessions::new(conn);
+        return Ok((
+            state,
+            Some(Replica {
+                shared,
+                sessions,
+                url,
+            }),
+        ));
     }
     Ok((local_persistence(history, data_dir, source).await, None))
 }
@@ -205,6 +213,8 @@ async fn persistence(
 /// What a replica follows: the shared snapshot, and Redis's address for its subscription.
 pub struct Replica {
     shared: crate::replicas::snapshot::SharedSnapshot,
+    /// Sign-outs and sign-in attempts, shared.
+    sessions: crate::replicas::sessions::RedisSessions,
     url: String,
 }
 
@@ -306,10 +316,12 @@ fn per_minute(n: u32) -> Option<Evolve> {
 }
 
 /// Syncs when the snapshot is due, whether or not anyone is looking, so the change history
-/// has no gaps (within the quota: the refresh interval is stretched to fit it).
-fn spawn_scheduled_refresh(sync: Arc<SyncService>) {
+/// has no gaps (within the quota: the refresh interval is stretched to fit it). Looks every
+/// `every`: with several replicas every second, so that when the replica holding the sync lease
+/// dies, another takes the lease within a second of its expiry (docs/replicas.md).
+fn spawn_scheduled_refresh(sync: Arc<SyncService>, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -364,7 +376,6 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     if let Some(secret) = args.session_key.as_deref().filter(|k| !k.is_empty()) {
         auth = auth.with_key(secret)?;
     }
-    let auth = Arc::new(auth);
     // Checked before anything is started, with the port to come (the guard's own settings).
     AccessGuard::new(addr, &args.allowed_hosts, &args.trusted_proxies)?;
     ensure_writable(&args.data_dir)?;
@@ -374,14 +385,17 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         demo,
         replica,
     } = build_sync(&args).await?;
-    let shared = replica.map(|Replica { shared, url }| {
+    let mut shared = None;
+    if let Some(replica) = replica {
         tokio::spawn(crate::replicas::snapshot::follow(
-            shared.clone(),
+            replica.shared.clone(),
             sync.clone(),
-            url,
+            replica.url,
         ));
-        shared
-    });
+        auth = auth.with_shared(replica.sessions);
+        shared = Some(replica.shared);
+    }
+    let auth = Arc::new(auth);
     match sync.load_saved().await {
         // The demo's merchant carries on from where it was, so its history continues.
         Some(saved) => {
@@ -392,7 +406,12 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         // Warm up: the first visitor should not have to start the sync.
         None => sync.refresh_in_background(),
     }
-    spawn_scheduled_refresh(sync.clone());
+    let every = if shared.is_some() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(15)
+    };
+    spawn_scheduled_refresh(sync.clone(), every);
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (set LEPTOS_SITE_ADDR to another address)")
     })?;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use wxpay_devices::replicas::budget::RedisBudget;
 use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
 use wxpay_devices::sync::budget::RequestBudget;
+use wxpay_devices::sync::error::SyncError;
 use wxpay_devices::sync::quota::{NoLedger, QuotaLedger};
 use wxpay_devices::sync::service::{Persistence, SyncService};
 use wxpay_devices::sync::snapshot::NoStore;
@@ -502,6 +503,8 @@ mod together {
                     ttl,
                 );
                 let leader = sync_service(&sim2, &sim_url2, "merchant-r", settings(), state);
+                // As the server starts: the shared snapshot first.
+                leader.load_saved().await.unwrap();
                 leader.refresh_now().await.unwrap();
                 // Killed mid-sync: some pages sent, the rest never.
                 let deadline = Instant::now() + Duration::from_secs(20);
@@ -547,6 +550,69 @@ mod together {
             "no 429"
         );
     }
+}
+
+/// The lease is free the moment its holder finishes, before the others have loaded the new
+/// snapshot: a replica that gets it then does not sync the list again, it waits for that
+/// snapshot (the race that made three processes sync twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_the_shared_snapshot_does_not_sync_again() {
+    let redis = RedisServer::start();
+    let (sim, sim_url) = simulator(500, Duration::ZERO).await;
+    let conn = wxpay_devices::replicas::connect(&redis.url())
+        .await
+        .unwrap();
+    let replica = || {
+        let (state, shared) = wxpay_devices::replicas::persistence(
+            &conn,
+            "m9",
+            50_000,
+            Arc::new(NoStore),
+            Duration::from_secs(5),
+        );
+        (
+            sync_service(&sim, &sim_url, "m9", common::fast_retries(), state),
+            shared,
+        )
+    };
+    let (leader, _) = replica();
+    // No follower: this one has not loaded the leader's snapshot (as in the instant after the
+    // leader's sync ended).
+    let (late, late_shared) = replica();
+    leader.snapshot().await.unwrap();
+    assert_eq!(sim.log().len(), 5);
+    sim.clear_log();
+    // The leader has given the lease back.
+    let mut c = conn.clone();
+    let t = Instant::now();
+    while redis::cmd("EXISTS")
+        .arg("wxpay:m9:lease")
+        .query_async::<bool>(&mut c)
+        .await
+        .unwrap()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the lease is given back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let asked = late.snapshot().await;
+    assert!(
+        matches!(asked.as_ref().map_err(|e| &**e), Err(SyncError::LeaseHeld)),
+        "{:?}",
+        asked.map(|v| v.snapshot.devices.len())
+    );
+    assert_eq!(sim.log().len(), 0, "the list is not synced twice");
+    // Once loaded, it is up to date: when due, it may sync.
+    use wxpay_devices::sync::snapshot::SnapshotStore;
+    let store = wxpay_devices::replicas::snapshot::ReplicatedStore {
+        database: Arc::new(NoStore),
+        shared: late_shared,
+    };
+    assert!(store.behind().await);
+    assert_eq!(store.load().await.unwrap().devices.len(), 500);
+    assert!(!store.behind().await);
 }
 
 /// Redis stopped mid-run: the replica says so, keeps serving its last snapshot and sends
@@ -618,5 +684,151 @@ async fn a_replica_that_loses_redis_says_so_sends_nothing_and_recovers() {
         }
         assert!(t.elapsed() < Duration::from_secs(15), "published again");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The dashboard's sessions across replicas: two replicas' sign-in routes in front of one Redis.
+mod sessions {
+    use super::*;
+    use axum::http::{header, StatusCode};
+    use wxpay_devices::auth::{self, Auth};
+    use wxpay_devices::replicas::sessions::RedisSessions;
+
+    const PASSWORD: &str = "correct horse battery";
+    const KEY: &str = "a session key shared by the replicas, 32+ bytes";
+
+    /// A replica's door: the sign-in routes and one page behind `require_session`.
+    async fn replica(hash: &str, redis: Option<&RedisServer>) -> String {
+        let mut a = Auth::new(Some(hash.into()), Duration::from_secs(3600), false)
+            .with_key(KEY)
+            .unwrap();
+        if let Some(redis) = redis {
+            let conn = wxpay_devices::replicas::connect(&redis.url())
+                .await
+                .unwrap();
+            a = a.with_shared(RedisSessions::new(conn));
+        }
+        let a = Arc::new(a);
+        common::serve(move |_| {
+            axum::Router::new()
+                .route("/inside", axum::routing::get(|| async { "inside" }))
+                .merge(auth::routes(a.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    a,
+                    auth::require_session,
+                ))
+        })
+        .await
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    async fn sign_in(http: &reqwest::Client, url: &str, password: &str) -> reqwest::Response {
+        http.post(format!("{url}/login"))
+            .form(&[("password", password), ("next", "/inside")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn inside(http: &reqwest::Client, url: &str, cookie: &str) -> StatusCode {
+        http.get(format!("{url}/inside"))
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn sign_out(http: &reqwest::Client, url: &str, cookie: &str) {
+        let r = http
+            .post(format!("{url}/logout"))
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+
+    /// The session cookie (`name=value`) a successful sign-in set.
+    fn cookie_of(r: &reqwest::Response) -> String {
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in");
+        let set = r.headers()[header::SET_COOKIE].to_str().unwrap();
+        set.split(';').next().unwrap().to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_sign_in_holds_on_every_replica_and_a_sign_out_on_one_ends_it_on_all() {
+        let redis = RedisServer::start();
+        let hash = auth::hash_password(PASSWORD).unwrap();
+        let (a, b) = (
+            replica(&hash, Some(&redis)).await,
+            replica(&hash, Some(&redis)).await,
+        );
+        // The control: a replica with the same key but without Redis.
+        let lone = replica(&hash, None).await;
+        let http = client();
+        let first = cookie_of(&sign_in(&http, &a, PASSWORD).await);
+        let second = cookie_of(&sign_in(&http, &b, PASSWORD).await);
+        for url in [&a, &b, &lone] {
+            assert_eq!(inside(&http, url, &first).await, StatusCode::OK, "{url}");
+        }
+        sign_out(&http, &b, &first).await;
+        assert_eq!(inside(&http, &a, &first).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(inside(&http, &b, &first).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            inside(&http, &lone, &first).await,
+            StatusCode::OK,
+            "a replica that does not share sign-outs does not know (what Redis is for)"
+        );
+        assert_eq!(
+            inside(&http, &a, &second).await,
+            StatusCode::OK,
+            "other sessions stay"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn failed_sign_ins_are_counted_across_replicas_and_per_replica_without_redis() {
+        let redis = RedisServer::start();
+        let hash = auth::hash_password(PASSWORD).unwrap();
+        let (a, b) = (
+            replica(&hash, Some(&redis)).await,
+            replica(&hash, Some(&redis)).await,
+        );
+        let http = client();
+        // Five guesses spread over the two replicas, then the limit holds on both.
+        for url in [&a, &b, &a, &b, &a] {
+            assert_eq!(
+                sign_in(&http, url, "guess").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        for url in [&a, &b] {
+            let r = sign_in(&http, url, PASSWORD).await;
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{url}");
+            assert_eq!(r.headers()[header::RETRY_AFTER], "900");
+        }
+
+        // Without Redis each replica still limits its own attempts (and says so in /metrics).
+        let errors = || wxpay_devices::metrics::get().redis_error_count("logins");
+        let before = errors();
+        drop(redis);
+        for _ in 0..5 {
+            assert_eq!(
+                sign_in(&http, &b, "guess").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            sign_in(&http, &b, PASSWORD).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert!(errors() > before, "the Redis errors are counted");
     }
 }

@@ -251,6 +251,98 @@ async fn the_binary_keeps_its_history_in_postgresql() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One replica as the binary runs it (`REDIS_URL`, PostgreSQL): `/metrics` tells the lease and
+/// Redis errors, and with Redis gone the page and `/readyz` say so while the list is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_reports_its_lease_and_losing_redis() {
+    let pg = common::postgres::PgServer::start();
+    let redis = common::redis::RedisServer::start();
+    let url = pg.database("replica").await;
+    let dir = temp_dir("replica-binary");
+    let mut cmd = dashboard_command();
+    cmd.args(["--site-addr", "127.0.0.1:0"])
+        .env("DATA_DIR", &dir)
+        .env("DATABASE_URL", &url)
+        .env("REDIS_URL", redis.url())
+        .env("DEMO_DEVICES", "300")
+        .env("DEMO_LATENCY_MS", "0");
+    let mut p = Proc::spawn(cmd);
+    let port = p.wait_for_port("dashboard listening on", START);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move {
+            let r = http
+                .get(url)
+                .header("accept", "text/html")
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+    };
+    let deadline = Instant::now() + START;
+    loop {
+        let (_, m) = get("/metrics").await;
+        if metric(&m, "wxpay_snapshot_devices") == Some(300.0) {
+            assert_eq!(metric(&m, "wxpay_replica_lease_fence"), Some(1.0), "{m}");
+            assert_eq!(
+                metric(&m, "wxpay_replica_lease_held"),
+                Some(0.0),
+                "given back"
+            );
+            assert!(!m.contains("wxpay_redis_errors_total{"), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never synced: {}", p.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, ready) = get("/readyz").await;
+    assert_eq!(status, 200);
+    assert!(ready.contains(r#""redis":"reachable""#), "{ready}");
+
+    drop(redis);
+    loop {
+        let (_, ready) = get("/readyz").await;
+        if ready.contains(r#""redis":"unreachable""#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis never missed: {ready}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, page) = get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Redis cannot be reached: this replica shows its last data"),
+        "the banner: {page}"
+    );
+    let (_, m) = get("/metrics").await;
+    assert!(
+        metric(&m, "wxpay_redis_errors_total{op=\"snapshot\"}").unwrap_or(0.0) >= 1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "wxpay_snapshot_devices"),
+        Some(300.0),
+        "still served"
+    );
+    assert!(
+        p.output()
+            .contains("Redis cannot be reached: serving the last snapshot"),
+        "warned once in the log"
+    );
+    p.signal("TERM");
+    assert!(p.wait(Duration::from_secs(15)).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_private_key_readable_by_others_is_warned_about() {

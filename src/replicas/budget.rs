@@ -114,7 +114,7 @@ impl RedisBudget {
             .arg(&self.keys[1])
             .query_async(&mut conn)
             .await
-            .map_err(|e| format!("Redis: {e}"))?;
+            .map_err(super::failed("budget"))?;
         *self.mirror() = QuotaLedger::from_buckets(buckets);
         Ok(())
     }
@@ -129,6 +129,7 @@ impl RedisBudget {
     pub async fn grant_counting(&self, request: &str) -> Result<u32, WxPayError> {
         let mut conn = self.conn.clone();
         let mut asked = 0;
+        let started = std::time::Instant::now();
         loop {
             asked += 1;
             let member = format!(
@@ -147,14 +148,20 @@ impl RedisBudget {
                 .arg(member)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(|e| WxPayError::Transport {
-                    request: request.to_string(),
-                    reason: format!(
-                        "not sent: the shared request budget in Redis cannot be reached ({e})"
-                    ),
+                .map_err(|e| {
+                    crate::metrics::get().redis_error("budget");
+                    WxPayError::Transport {
+                        request: request.to_string(),
+                        reason: format!(
+                            "not sent: the shared request budget in Redis cannot be reached ({e})"
+                        ),
+                    }
                 })?;
             match answer {
                 (1, _) => {
+                    if asked > 1 {
+                        crate::metrics::get().limiter_waited(started.elapsed());
+                    }
                     self.mirror().record(unix_now(), 1);
                     return Ok(asked);
                 }
@@ -211,6 +218,7 @@ impl RequestBudget for RedisBudget {
                 .query_async(&mut conn)
                 .await;
             if let Err(e) = set {
+                crate::metrics::get().redis_error("budget");
                 tracing::warn!(error = %e, "could not tell the other replicas to slow down");
             }
         });

@@ -9,6 +9,7 @@
 use crate::sync::lease::{LeaseToken, SyncLease};
 use futures::future::BoxFuture;
 use redis::aio::ConnectionManager;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long a lease lasts without renewal: a holder that dies frees it after this.
@@ -66,6 +67,9 @@ impl RedisLease {
             .arg(&self.fence_key)
             .query_async(&mut conn)
             .await?;
+        let m = crate::metrics::get();
+        m.lease_held.store(1, Ordering::Relaxed);
+        m.lease_fence.store(fencing, Ordering::Relaxed);
         let (lost_tx, lost_rx) = tokio::sync::watch::channel(false);
         let renewer = tokio::spawn(renew(
             conn.clone(),
@@ -111,15 +115,21 @@ async fn renew(
             Ok(1) => renewed = Instant::now(),
             Ok(_) => {
                 tracing::warn!("the sync lease was taken over: stopping this sync");
+                crate::metrics::get().lease_held.store(0, Ordering::Relaxed);
                 let _ = lost.send(true);
                 return;
             }
             Err(e) if renewed.elapsed() + ttl / 3 >= ttl => {
+                crate::metrics::get().redis_error("lease");
+                crate::metrics::get().lease_held.store(0, Ordering::Relaxed);
                 tracing::warn!(error = %e, "the sync lease could not be renewed in time: stopping this sync");
                 let _ = lost.send(true);
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "could not renew the sync lease; trying again"),
+            Err(e) => {
+                crate::metrics::get().redis_error("lease");
+                tracing::warn!(error = %e, "could not renew the sync lease; trying again")
+            }
         }
     }
 }
@@ -135,6 +145,7 @@ struct Release {
 impl Drop for Release {
     fn drop(&mut self) {
         self.renewer.abort();
+        crate::metrics::get().lease_held.store(0, Ordering::Relaxed);
         let (mut conn, key, holder) = (self.conn.clone(), self.key.clone(), self.holder.clone());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
@@ -144,6 +155,7 @@ impl Drop for Release {
                     .invoke_async(&mut conn)
                     .await;
                 if let Err(e) = done {
+                    crate::metrics::get().redis_error("lease");
                     // It expires by itself within the TTL.
                     tracing::warn!(error = %e, "could not give the sync lease back");
                 }
@@ -158,8 +170,10 @@ impl SyncLease for RedisLease {
             match self.try_acquire().await {
                 Ok(token) => token,
                 Err(e) => {
-                    // Without Redis no one can know who syncs: do not.
-                    tracing::warn!(error = %e, "cannot reach Redis for the sync lease: not syncing");
+                    crate::metrics::get().redis_error("lease");
+                    // Without Redis no one can know who syncs: do not. (Asked every second
+                    // while due: the follower warns once when Redis goes away.)
+                    tracing::debug!(error = %e, "cannot reach Redis for the sync lease: not syncing");
                     None
                 }
             }

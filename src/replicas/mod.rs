@@ -1,9 +1,10 @@
 //! Several replicas as one, through Redis (`REDIS_URL`; docs/replicas.md): one request budget
-//! for all (`budget`), one sync at a time (`lease`), one snapshot (`snapshot`). Shared sessions
-//! and the degraded mode's status come next.
+//! for all (`budget`), one sync at a time (`lease`), one snapshot (`snapshot`), and the
+//! dashboard's sign-outs and sign-in limits (`sessions`).
 
 pub mod budget;
 pub mod lease;
+pub mod sessions;
 pub mod snapshot;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -65,4 +66,13 @@ pub async fn connect(url: &str) -> Result<ConnectionManager, String> {
     ConnectionManager::new_with_config(client, config)
         .await
         .map_err(fail)
+}
+
+/// Turns a Redis error into a message naming what it was for, counted in `/metrics`
+/// (`wxpay_redis_errors_total{op}`).
+fn failed(op: &'static str) -> impl Fn(redis::RedisError) -> String {
+    move |e| {
+        crate::metrics::get().redis_error(op);
+        format!("Redis ({op}): {e}")
+    }
 }

@@ -41,8 +41,8 @@ return previous
 pub struct SharedSnapshot {
     conn: ConnectionManager,
     prefix: String,
-    /// The last version this process published (it need not read it back).
-    published: Arc<AtomicU64>,
+    /// The last version this process published or loaded.
+    held: Arc<AtomicU64>,
     /// Whether the last look at the pointer reached Redis.
     reachable: Arc<AtomicBool>,
 }
@@ -52,7 +52,7 @@ impl SharedSnapshot {
         SharedSnapshot {
             conn,
             prefix: format!("wxpay:{merchant}:snapshot"),
-            published: Arc::new(AtomicU64::new(0)),
+            held: Arc::new(AtomicU64::new(0)),
             reachable: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -65,7 +65,7 @@ impl SharedSnapshot {
     /// Stores `snapshot` as a new version and makes it current, unless a holder with a higher
     /// fencing token already did. Returns the version.
     pub async fn publish(&self, snapshot: &Snapshot, fence: u64) -> Result<u64, String> {
-        let redis_err = |e: redis::RedisError| format!("Redis: {e}");
+        let redis_err = super::failed("snapshot");
         let json = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
         let packed = tokio::task::spawn_blocking(move || {
             let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -80,7 +80,7 @@ impl SharedSnapshot {
             .arg(format!("{}:version", self.prefix))
             .query_async(&mut conn)
             .await
-            .map_err(redis_err)?;
+            .map_err(&redis_err)?;
         let chunks: Vec<&[u8]> = packed.chunks(CHUNK).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             let _: () = redis::cmd("SET")
@@ -88,7 +88,7 @@ impl SharedSnapshot {
                 .arg(*chunk)
                 .query_async(&mut conn)
                 .await
-                .map_err(redis_err)?;
+                .map_err(&redis_err)?;
         }
         let previous: Option<String> = redis::Script::new(FLIP)
             .key(format!("{}:current", self.prefix))
@@ -99,14 +99,14 @@ impl SharedSnapshot {
             .arg(version)
             .invoke_async(&mut conn)
             .await
-            .map_err(redis_err)?;
+            .map_err(&redis_err)?;
         let Some(previous) = previous else {
             self.expire(version, chunks.len(), 0).await;
             return Err(format!(
                 "not published: this sync's lease (fencing token {fence}) is older than the one that published last"
             ));
         };
-        self.published.store(version, Ordering::SeqCst);
+        self.held.store(version, Ordering::SeqCst);
         if let Some((v, n)) = parse_pointer(&previous) {
             self.expire(v, n, OLD_VERSION_TTL_MS).await;
         }
@@ -132,9 +132,16 @@ impl SharedSnapshot {
             .arg(format!("{}:current", self.prefix))
             .query_async(&mut conn)
             .await;
-        self.reachable.store(pointer.is_ok(), Ordering::SeqCst);
+        let was = self.reachable.swap(pointer.is_ok(), Ordering::SeqCst);
+        match (was, pointer.is_ok()) {
+            (true, false) => tracing::warn!(
+                "Redis cannot be reached: serving the last snapshot, sending nothing to WeChat Pay until it is back"
+            ),
+            (false, true) => tracing::info!("Redis reached again: syncing with the other replicas"),
+            _ => {}
+        }
         Ok(pointer
-            .map_err(|e| format!("Redis: {e}"))?
+            .map_err(super::failed("snapshot"))?
             .as_deref()
             .and_then(parse_pointer))
     }
@@ -153,7 +160,7 @@ impl SharedSnapshot {
                 .arg(format!("{}:{version}:{i}", self.prefix))
                 .query_async(&mut conn)
                 .await
-                .map_err(|e| format!("Redis: {e}"))?;
+                .map_err(super::failed("snapshot"))?;
             packed.extend(chunk.ok_or_else(|| format!("version {version} is gone"))?);
         }
         tokio::task::spawn_blocking(move || {
@@ -189,7 +196,10 @@ impl SnapshotStore for ReplicatedStore {
         Box::pin(async move {
             if let Ok(Some((v, n))) = self.shared.current().await {
                 match self.shared.fetch(v, n).await {
-                    Ok(s) => return Some(s),
+                    Ok(s) => {
+                        self.shared.held.store(v, Ordering::SeqCst);
+                        return Some(s);
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not read the shared snapshot"),
                 }
             }
@@ -208,6 +218,24 @@ impl SnapshotStore for ReplicatedStore {
                 .publish(&snapshot, fence.unwrap_or(0))
                 .await
                 .map(|_| ())
+        })
+    }
+
+    /// The current version is one this process has not loaded, and it can be read.
+    fn behind(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let Ok(Some((v, _))) = self.shared.current().await else {
+                return false;
+            };
+            if v == self.shared.held.load(Ordering::SeqCst) {
+                return false;
+            }
+            let mut conn = self.shared.conn.clone();
+            redis::cmd("EXISTS")
+                .arg(format!("{}:{v}:0", self.shared.prefix))
+                .query_async::<bool>(&mut conn)
+                .await
+                .unwrap_or(false)
         })
     }
 }
@@ -234,18 +262,18 @@ pub async fn follow(shared: SharedSnapshot, sync: Arc<SyncService>, redis_url: S
             tokio::time::sleep(POLL).await;
         }
     });
-    let mut held: Option<u64> = None;
     loop {
         match shared.current().await {
-            // Published here: the sync service holds it already.
-            Ok(Some((v, _))) if v == shared.published.load(Ordering::SeqCst) => held = Some(v),
-            Ok(Some((v, n))) if held != Some(v) => match shared.fetch(v, n).await {
-                Ok(snapshot) => {
-                    held = Some(v);
-                    sync.install(Arc::new(snapshot)).await;
+            // Not published or loaded here yet.
+            Ok(Some((v, n))) if v != shared.held.load(Ordering::SeqCst) => {
+                match shared.fetch(v, n).await {
+                    Ok(snapshot) => {
+                        sync.install(Arc::new(snapshot)).await;
+                        shared.held.store(v, Ordering::SeqCst);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not read the shared snapshot"),
                 }
-                Err(e) => tracing::warn!(error = %e, "could not read the shared snapshot"),
-            },
+            }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "cannot read the shared snapshot's version"),
         }

@@ -119,6 +119,8 @@ impl RateLimiter {
     /// Waits until a request may be sent, and holds its slot until the permit is dropped.
     pub async fn acquire(&self) -> Permit {
         let sh = &self.shared;
+        let started = Instant::now();
+        let mut waited = false;
         loop {
             // Registered before looking, so an answer that comes in between is not missed.
             let answered = sh.answered.notified();
@@ -144,6 +146,9 @@ impl RateLimiter {
                             at: now,
                             in_flight: true,
                         });
+                        if waited {
+                            crate::metrics::get().limiter_waited(started.elapsed());
+                        }
                         return Permit {
                             shared: sh.clone(),
                             id,
@@ -160,6 +165,7 @@ impl RateLimiter {
                         .min(),
                 }
             };
+            waited = true;
             match wait_until {
                 Some(t) => {
                     tokio::select! {

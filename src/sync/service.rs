@@ -491,6 +491,11 @@ impl SyncService {
         let Some(mut lease) = self.lease.acquire().await else {
             return Err(Arc::new(SyncError::LeaseHeld));
         };
+        // The lease is free because its last holder just finished: its snapshot is on its way
+        // here, so syncing again would spend a sync's requests for nothing.
+        if self.store.behind().await {
+            return Err(Arc::new(SyncError::LeaseHeld));
+        }
         // A holder that loses its lease (it could not renew it) stops: another may run now.
         let outcome = tokio::select! {
             outcome = self.fetch(manual) => outcome,

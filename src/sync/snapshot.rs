@@ -94,6 +94,11 @@ pub trait SnapshotStore: Send + Sync {
         snapshot: Arc<Snapshot>,
         fence: Option<u64>,
     ) -> BoxFuture<'_, Result<(), String>>;
+    /// Whether another process saved a snapshot this one has not loaded yet (several replicas:
+    /// a sync that just ended elsewhere, on its way here). A sync is not started then.
+    fn behind(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
 }
 
 /// A file (written atomically, 0600), holding the snapshot of one source.
