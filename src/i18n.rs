@@ -317,6 +317,31 @@ impl Lang {
         }
     }
 
+    /// The notice over a first sync's partial view.
+    pub fn partial_view(
+        self,
+        fetched: &str,
+        of: Option<&str>,
+        seconds_left: Option<u64>,
+    ) -> String {
+        match self {
+            Lang::Zh => {
+                let of = of.map(|n| format!("（共约 {n} 台）")).unwrap_or_default();
+                let left = seconds_left
+                    .map(|s| format!("预计还需约 {s} 秒。"))
+                    .unwrap_or_default();
+                format!("首次同步进行中：目前显示已获取的 {fetched} 台设备{of}，列表尚不完整。{left}同步完成后本页自动显示完整列表。")
+            }
+            Lang::En => {
+                let of = of.map(|n| format!(" of about {n}")).unwrap_or_default();
+                let left = seconds_left
+                    .map(|s| format!(" About {s} s left."))
+                    .unwrap_or_default();
+                format!("First sync in progress: showing the {fetched} devices fetched so far{of}; the list is not complete yet.{left} This view completes by itself when the sync ends.")
+            }
+        }
+    }
+
     pub fn address_too_long(self, kib: usize) -> String {
         match self {
             Lang::Zh => format!("视图地址过长（超过 {kib} KiB）。"),
@@ -464,6 +489,7 @@ pub struct Texts {
     pub subtitle: &'static str,
     pub loading: &'static str,
     pub loading_first: &'static str,
+    pub export_after_first_sync: &'static str,
     pub no_devices: &'static str,
     pub no_devices_detail: &'static str,
     pub no_match: &'static str,
@@ -591,6 +617,7 @@ pub const ZH: Texts = Texts {
     subtitle: "微信支付",
     loading: "加载中…",
     loading_first: "正在加载设备…首次同步需要几秒钟。",
+    export_after_first_sync: "首次同步完成后即可导出。",
     no_devices: "暂无任何设备。",
     no_devices_detail: "微信支付未列出该商户的智能设备。",
     no_match: "没有符合筛选条件的设备。",
@@ -718,6 +745,7 @@ pub const EN: Texts = Texts {
     subtitle: "WeChat Pay",
     loading: "Loading…",
     loading_first: "Loading devices… the first sync takes a few seconds.",
+    export_after_first_sync: "Export is available when the first sync completes.",
     no_devices: "No devices at all.",
     no_devices_detail: "WeChat Pay lists no smart device for this merchant.",
     no_match: "No device matches these filters.",

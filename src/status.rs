@@ -88,6 +88,9 @@ pub struct SyncStatus {
     pub running: bool,
     pub pages_done: u64,
     pub pages_total: u64,
+    /// While a sync runs: seconds left at its pace so far.
+    #[serde(default)]
+    pub seconds_left: Option<u64>,
     /// Unix seconds of the snapshot on screen.
     pub synced_at: Option<i64>,
     pub age_secs: Option<i64>,

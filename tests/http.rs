@@ -12,7 +12,7 @@ use std::time::Duration;
 use wxpay_devices::api::LoadView;
 use wxpay_devices::auth::{hash_password, Auth};
 use wxpay_devices::simulator::service::SimulatorOptions;
-use wxpay_devices::view::AppState;
+use wxpay_devices::view::{AppState, DeviceView};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -523,8 +523,9 @@ async fn bodies_are_limited_to_64_kib_exactly() {
 async fn a_request_that_takes_too_long_gets_408() {
     use wxpay_devices::server::Limits;
     assert_eq!(Limits::default().request_timeout, Duration::from_secs(120));
-    // A first sync that takes about 2 s, and a 500 ms limit: the first view, which waits for
-    // the sync, is cut off; once the data is there, views are quick and pass.
+    // A first sync that takes about 2 s, and a 500 ms limit: the first export, which waits for
+    // the sync (the grid does not: it shows the devices so far), is cut off; once the data is
+    // there, requests are quick and pass.
     let (_sim, sync) = setup(
         SimulatorOptions {
             devices: 300,
@@ -545,7 +546,7 @@ async fn a_request_that_takes_too_long_gets_408() {
     let (url, _) = served.serve().await;
     let http = client();
     let started = std::time::Instant::now();
-    let r = load_view(&http, &url, None).await;
+    let r = http.get(format!("{url}/export.csv")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
     assert!(started.elapsed() < Duration::from_millis(1_900));
     // The sync goes on without the request that started it; then views are answered.
@@ -978,6 +979,7 @@ async fn an_incomplete_snapshot_is_said_so_in_the_page_readyz_and_metrics() {
     }
     let (url, _) = Served::new(sync.clone()).serve().await;
     let http = client();
+    sync.snapshot().await.unwrap();
     let html = http
         .get(format!("{url}/"))
         .header(header::ACCEPT_LANGUAGE, "en")
@@ -1185,4 +1187,63 @@ async fn on_the_english_page_codes_read_in_english_with_the_api_name_beside() {
         "the English label on hover"
     );
     assert!(!zh.contains("Desktop checkout (桌面收银设备)"));
+}
+
+/// A first sync does not hold the page: the grid answers with the devices fetched so far,
+/// marked partial, the exports offered only when it is complete; then the full view.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_page_does_not_wait_for_the_first_sync() {
+    // 4,000 devices, 300 ms a page: the sync takes about 2 s at 20 requests a second.
+    let (sim, sync) = setup(
+        SimulatorOptions {
+            devices: 4_000,
+            latency: Duration::from_millis(300),
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let (url, _) = Served::new(sync.clone()).serve().await;
+    let http = client();
+    let page = |lang: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.get(format!("{url}/"))
+                .header(header::ACCEPT_LANGUAGE, lang)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let cold = page("en").await;
+    assert!(sync.last_good().is_none(), "answered before the sync ended");
+    assert!(cold.contains("data-testid=\"partial\""), "{cold}");
+    assert!(cold.contains("First sync in progress"), "{cold}");
+    assert!(cold.contains("data-testid=\"export-later\""));
+    assert!(!cold.contains("data-testid=\"export-menu\""));
+    // The server function, once pages have come: some devices, not all, said so.
+    let mut fetched = 0;
+    while sync.last_good().is_none() {
+        let v: DeviceView = load_view(&http, &url, None).await.json().await.unwrap();
+        if let Some(p) = v.partial {
+            assert_eq!(p.fetched, v.unfiltered);
+            assert!(p.fetched < 4_000);
+            if p.fetched > 0 {
+                assert_eq!(p.of, Some(4_000));
+                fetched = p.fetched;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(fetched > 0, "a partial view with devices was seen");
+    let zh = page("zh-CN").await;
+    assert!(!zh.contains("data-testid=\"partial\""), "complete now");
+    let v: DeviceView = load_view(&http, &url, None).await.json().await.unwrap();
+    assert_eq!(v.partial, None);
+    assert_eq!(v.unfiltered, 4_000);
+    assert_eq!(sim.log().iter().filter(|r| r.status == 200).count(), 40);
 }

@@ -1,36 +1,11 @@
-import { test, expect } from "./fixtures";
-import { execFileSync, spawn, ChildProcess } from "child_process";
+import { test, expect, startDashboard } from "./fixtures";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
 // A second dashboard, started here with a password, beside the open one the suite runs against.
 const root = path.resolve(__dirname, "../..");
 const bin = path.join(root, "target/release/wxpay-devices");
-
-/** Starts the dashboard with `env` on a port of its choosing; resolves with its base URL. */
-function startDashboard(env: Record<string, string>): Promise<{ server: ChildProcess; base: string }> {
-  const server = spawn(bin, [], {
-    cwd: root,
-    env: { ...process.env, ...env, LEPTOS_SITE_ADDR: "127.0.0.1:0", LOG_FORMAT: "text" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error(`no listening line within 60 s:\n${seen}`)), 60_000);
-    server.stderr!.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      const m = seen.replace(/\x1b\[[0-9;]*m/g, "").match(/dashboard listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ server, base: m[1] });
-      }
-    });
-    server.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the dashboard exited (${code}):\n${seen}`));
-    });
-  });
-}
 
 test("signing in through the form shows the dashboard, working under its CSP; signing out ends the session", async ({ page }) => {
   const password = "e2e passphrase 2026";

@@ -80,7 +80,7 @@ pub fn content_disposition(name: &str) -> HeaderValue {
 /// (`view::AppState::run_query`): size limit, first-sync wait, errors.
 async fn prepare(state: &AppState, raw: Option<String>, lang: Lang) -> Result<QueryRun, Response> {
     state
-        .run_query(&raw.unwrap_or_default(), lang)
+        .run_query(&raw.unwrap_or_default(), lang, crate::view::FirstSync::Wait)
         .await
         .map_err(IntoResponse::into_response)
 }

@@ -79,9 +79,24 @@ pub struct Progress {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// When the sync started (Unix ms; 0: none yet), for the time left.
+    pub started_ms: AtomicU64,
 }
 
 impl Progress {
+    /// Seconds left at the pace so far (pages done per second since the start); `None` before
+    /// the first page or once every page planned is done.
+    pub fn seconds_left(&self, now_ms: u64) -> Option<u64> {
+        let done = self.pages_done.load(Ordering::Relaxed);
+        let total = self.pages_total.load(Ordering::Relaxed);
+        let started = self.started_ms.load(Ordering::Relaxed);
+        if done == 0 || total <= done || started == 0 || now_ms <= started {
+            return None;
+        }
+        let per_page_ms = (now_ms - started) as f64 / done as f64;
+        Some(((total - done) as f64 * per_page_ms / 1000.0).ceil() as u64)
+    }
+
     pub fn reset(&self) {
         for c in [
             &self.pages_done,
@@ -92,6 +107,8 @@ impl Progress {
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        self.started_ms
+            .store(crate::clock::unix_now_ms().max(0) as u64, Ordering::Relaxed);
     }
 }
 
@@ -382,6 +399,20 @@ pub fn backoff(config: &FetchConfig, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_left_is_the_pace_so_far() {
+        let p = Progress::default();
+        assert_eq!(p.seconds_left(10_000), None, "not started");
+        p.started_ms.store(10_000, Ordering::Relaxed);
+        p.pages_total.store(100, Ordering::Relaxed);
+        assert_eq!(p.seconds_left(11_000), None, "no page yet");
+        p.pages_done.store(20, Ordering::Relaxed);
+        // 20 pages in 2 s: 80 more take 8 s.
+        assert_eq!(p.seconds_left(12_000), Some(8));
+        p.pages_done.store(100, Ordering::Relaxed);
+        assert_eq!(p.seconds_left(15_000), None, "done");
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {

@@ -21,6 +21,7 @@ use super::limiter::RateLimiter;
 use super::quota::{FileLedger, LedgerStore, NoLedger, QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{FileStore, NoStore, Snapshot, SnapshotStore, FORMAT};
 use crate::clock::unix_now;
+use crate::model::Device;
 use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -126,7 +127,12 @@ pub struct SyncService {
     pages: PageCache,
     progress: Progress,
     state: Mutex<State>,
+    /// The devices a first sync has fetched so far, rebuilt at most once a second.
+    partial: Mutex<Option<(Instant, Arc<Snapshot>)>>,
 }
+
+/// How often the partial list of a first sync is rebuilt from its pages.
+const PARTIAL_EVERY: Duration = Duration::from_secs(1);
 
 /// `source` as a file name.
 fn slug(source: &str) -> String {
@@ -229,6 +235,7 @@ impl SyncService {
             pages: page_cache(settings.page_cache_ttl),
             progress: Progress::default(),
             state: Mutex::new(State::default()),
+            partial: Mutex::new(None),
             settings,
             source,
         })
@@ -332,6 +339,62 @@ impl SyncService {
             snapshot,
             fresh: true,
         })
+    }
+
+    /// While there is no snapshot yet: the devices the running sync has fetched so far (its
+    /// pages, in order, each device once), marked incomplete, rebuilt at most once a second.
+    /// Starts the sync if none runs. Empty before the first page.
+    pub fn partial(self: &Arc<Self>) -> Arc<Snapshot> {
+        if !self.progress_running() {
+            self.refresh_in_background();
+        }
+        let mut kept = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, snapshot)) = kept.as_ref() {
+            if at.elapsed() < PARTIAL_EVERY {
+                return snapshot.clone();
+            }
+        }
+        let mut pages: Vec<(u64, Arc<crate::model::DevicePage>)> = self
+            .pages
+            .iter()
+            .map(|(offset, page)| (*offset, page))
+            .collect();
+        pages.sort_by_key(|(offset, _)| *offset);
+        let mut seen = std::collections::HashSet::new();
+        let devices: Vec<Device> = pages
+            .iter()
+            .flat_map(|(_, page)| page.data.iter())
+            .filter(|d| match d.device_sn.as_deref() {
+                Some(sn) => seen.insert(sn.to_string()),
+                None => true,
+            })
+            .cloned()
+            .collect();
+        let total_count = pages.first().and_then(|(_, p)| p.total_count);
+        let snapshot = Arc::new(Snapshot {
+            format: FORMAT,
+            source: self.source.clone(),
+            synced_at: unix_now(),
+            sync_millis: 0,
+            total_count,
+            received: devices.len(),
+            duplicates: 0,
+            requests: self.progress.requests.load(Ordering::Relaxed),
+            complete: false,
+            expected: total_count,
+            repair_requests: 0,
+            devices: Arc::new(devices),
+        });
+        *kept = Some((Instant::now(), snapshot.clone()));
+        snapshot
+    }
+
+    /// No snapshot yet, and a first sync running with more than a couple of pages still to
+    /// fetch: a view should not wait for it.
+    pub fn first_sync_well_under_way(&self) -> bool {
+        let done = self.progress.pages_done.load(Ordering::Relaxed);
+        let total = self.progress.pages_total.load(Ordering::Relaxed);
+        self.progress_running() && self.last_good().is_none() && total > done + 2
     }
 
     /// The snapshot if one is held, without starting anything (for `/readyz`).
@@ -632,6 +695,13 @@ impl SyncService {
             running: self.progress_running(),
             pages_done: self.progress.pages_done.load(Ordering::Relaxed),
             pages_total: self.progress.pages_total.load(Ordering::Relaxed),
+            seconds_left: self
+                .progress_running()
+                .then(|| {
+                    self.progress
+                        .seconds_left(crate::clock::unix_now_ms().max(0) as u64)
+                })
+                .flatten(),
             synced_at: snap.as_ref().map(|s| s.synced_at),
             age_secs: snap.as_ref().map(|s| (now - s.synced_at).max(0)),
             fresh,

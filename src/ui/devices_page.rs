@@ -61,7 +61,13 @@ pub fn DevicesPage() -> impl IntoView {
                                 .and_then(|v| v.ok())
                                 .and_then(|v| v.status.synced_at)
                         });
-                        if status.synced_at != shown {
+                        // A first sync's partial view grows every few seconds, and turns into
+                        // the full view when the snapshot lands.
+                        let partial = view_res
+                            .get_untracked()
+                            .and_then(|v| v.ok())
+                            .is_some_and(|v| v.partial.is_some());
+                        if status.synced_at != shown || (partial && t.is_multiple_of(3)) {
                             view_res.refetch();
                         }
                         seen.set_value(Some(status.synced_at));
@@ -142,6 +148,18 @@ fn Content(
         lang.rows(&thousands(first), &thousands(last), &thousands(v.total))
             + &lang.filtered_from(&thousands(v.unfiltered))
     };
+    let partial = v.partial.map(|p| {
+        let text = lang.partial_view(
+            &thousands(p.fetched),
+            p.of.map(|n| thousands(n as usize)).as_deref(),
+            v.status.seconds_left,
+        );
+        view! {
+            <div role="status" class="mb-3 rounded border border-sky-300 dark:border-sky-700 bg-sky-50 dark:bg-sky-950 px-3 py-2 text-sm text-sky-900 dark:text-sky-200" data-testid="partial">
+                {text}
+            </div>
+        }
+    });
     let notices = (!v.notices.is_empty()).then(|| {
         view! {
             <div role="status" class="mb-3 rounded border border-amber-300 dark:border-amber-700 bg-amber-50 dark:bg-amber-950 px-3 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="notices">
@@ -163,12 +181,19 @@ fn Content(
         <div class="flex flex-col gap-4 lg:flex-row">
             <FilterPanel v=v.clone() query=q.clone() open=filters_open />
             <section class="min-w-0 flex-1">
+                {partial}
                 {notices}
                 <ActiveFilters v=v.clone() query=q.clone() />
                 <div class="mb-2 flex items-center gap-3">
                     <p class="text-sm text-slate-600 dark:text-slate-300" data-testid="row-summary">{summary}</p>
                     <div class="ml-auto">
-                        {(v.total > 0).then(|| view! { <ExportMenu query=q.clone() rows=v.total /> })}
+                        {match (v.partial.is_some(), v.total > 0) {
+                            (true, _) => Some(view! {
+                                <span class="text-sm text-slate-500 dark:text-slate-400" data-testid="export-later">{lang.texts().export_after_first_sync}</span>
+                            }.into_any()),
+                            (false, true) => Some(view! { <ExportMenu query=q.clone() rows=v.total /> }.into_any()),
+                            (false, false) => None,
+                        }}
                     </div>
                 </div>
                 {body}
@@ -180,7 +205,15 @@ fn Content(
 #[component]
 fn EmptyState(v: DeviceView, q: DeviceQuery) -> impl IntoView {
     let t = use_lang().texts();
-    if v.unfiltered == 0 {
+    if v.partial.is_some() && v.unfiltered == 0 {
+        // The first sync has not brought its first page yet.
+        view! {
+            <div class="rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-8 text-center" data-testid="empty">
+                <p class="font-medium">{t.loading_first}</p>
+            </div>
+        }
+        .into_any()
+    } else if v.unfiltered == 0 {
         view! {
             <div class="rounded-lg border border-slate-200 dark:border-slate-700 bg-white dark:bg-slate-900 p-8 text-center" data-testid="empty">
                 <p class="font-medium">{t.no_devices}</p>

@@ -36,6 +36,18 @@ pub struct DeviceView {
     /// The summary chart: the view's devices counted by `chart_by`, most first.
     pub chart: Vec<GroupCount>,
     pub chart_by: GroupBy,
+    /// Shown while the first sync runs: the devices fetched so far (not the whole list).
+    #[serde(default)]
+    pub partial: Option<Partial>,
+}
+
+/// A view of the devices a first sync has fetched so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    /// Devices fetched so far.
+    pub fetched: usize,
+    /// The list's size as its first page reported it.
+    pub of: Option<u64>,
 }
 
 impl DeviceView {
@@ -80,11 +92,22 @@ mod server {
     use std::time::Duration;
     use tokio::sync::Mutex;
 
-    /// How long a request waits for the first sync before it is told how far along it is.
+    /// How long an export waits for the first sync before it is told how far along it is.
     pub const FIRST_SYNC_WAIT: Duration = Duration::from_secs(30);
+    /// How long the grid waits for the first sync before it shows the devices fetched so far.
+    pub const FIRST_PAGE_WAIT: Duration = Duration::from_millis(100);
 
-    /// A snapshot and the query index built over it.
-    type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>);
+    /// What a view does while there is no snapshot yet.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum FirstSync {
+        /// Wait for it (up to [`FIRST_SYNC_WAIT`]): an export is the whole list or nothing.
+        Wait,
+        /// Show what it has fetched so far, marked partial (after [`FIRST_PAGE_WAIT`]).
+        Partial,
+    }
+
+    /// A snapshot, the query index built over it, and whether it is a first sync's partial list.
+    type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>, bool);
 
     /// State shared by every request: the sync service, and the query index of its current
     /// snapshot (built once per snapshot).
@@ -98,6 +121,8 @@ mod server {
         /// With several replicas: the shared snapshot (and whether Redis answers).
         pub replica: Option<crate::replicas::snapshot::SharedSnapshot>,
         index: Arc<Mutex<Option<IndexedSnapshot>>>,
+        /// A partial list's index is being built in the background.
+        indexing: Arc<std::sync::atomic::AtomicBool>,
     }
 
     /// A query run over the current snapshot.
@@ -108,6 +133,8 @@ mod server {
         /// Parameters that were ignored, and why.
         pub notices: Vec<Notice>,
         pub output: QueryOutput,
+        /// The snapshot is a first sync's devices so far.
+        pub partial: bool,
     }
 
     impl AppState {
@@ -118,6 +145,7 @@ mod server {
                 history: None,
                 replica: None,
                 index: Arc::new(Mutex::new(None)),
+                indexing: Default::default(),
             }
         }
 
@@ -160,16 +188,24 @@ mod server {
             status
         }
 
-        /// The current snapshot and its index. On a cold start, waits for the first sync, up
-        /// to [`FIRST_SYNC_WAIT`].
-        /// Errors are worded in `lang`.
+        /// The current snapshot and its index, and whether it is a first sync's devices so far.
+        /// On a cold start, waits for the first sync as `first` says. Errors are worded in
+        /// `lang`.
         pub async fn current(
             &self,
             lang: Lang,
-        ) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>), AppError> {
-            let view = match tokio::time::timeout(FIRST_SYNC_WAIT, self.sync.snapshot()).await {
-                Ok(Ok(view)) => view,
+            first: FirstSync,
+        ) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>, bool), AppError> {
+            let wait = match first {
+                FirstSync::Wait => FIRST_SYNC_WAIT,
+                // Only a sync about to end is worth waiting for.
+                FirstSync::Partial if self.sync.first_sync_well_under_way() => Duration::ZERO,
+                FirstSync::Partial => FIRST_PAGE_WAIT,
+            };
+            let (snapshot, partial) = match tokio::time::timeout(wait, self.sync.snapshot()).await {
+                Ok(Ok(view)) => (view.snapshot, false),
                 Ok(Err(e)) => return Err(unavailable(&e, lang)),
+                Err(_) if first == FirstSync::Partial => (self.sync.partial(), true),
                 Err(_) => {
                     let s = self.sync.status();
                     return Err(AppError::Unavailable {
@@ -180,18 +216,40 @@ mod server {
                 }
             };
             let mut cached = self.index.lock().await;
-            if let Some((snap, index)) = cached.as_ref() {
-                if Arc::ptr_eq(snap, &view.snapshot) {
-                    return Ok((snap.clone(), index.clone()));
+            if let Some((snap, index, was_partial)) = cached.as_ref() {
+                if Arc::ptr_eq(snap, &snapshot) {
+                    return Ok((snap.clone(), index.clone(), *was_partial));
+                }
+                // More devices of a first sync: indexed in the background, while views are
+                // answered from the devices indexed last (a view never waits for an index of
+                // a partial list).
+                if partial && *was_partial {
+                    self.index_in_background(snapshot);
+                    return Ok((snap.clone(), index.clone(), true));
                 }
             }
-            let devices = view.snapshot.devices.clone();
-            let index = tokio::task::spawn_blocking(move || SnapshotIndex::build(devices))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            let index = Arc::new(index);
-            *cached = Some((view.snapshot.clone(), index.clone()));
-            Ok((view.snapshot, index))
+            let index = build_index(&snapshot).await?;
+            *cached = Some((snapshot.clone(), index.clone(), partial));
+            Ok((snapshot, index, partial))
+        }
+
+        /// Indexes a first sync's partial list without holding up views; one at a time.
+        fn index_in_background(&self, snapshot: Arc<Snapshot>) {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.indexing.swap(true, SeqCst) {
+                return;
+            }
+            let (cache, indexing) = (self.index.clone(), self.indexing.clone());
+            tokio::spawn(async move {
+                if let Ok(index) = build_index(&snapshot).await {
+                    let mut cached = cache.lock().await;
+                    // Unless the complete list got there first.
+                    if cached.as_ref().is_none_or(|c| c.2) {
+                        *cached = Some((snapshot, index, true));
+                    }
+                }
+                indexing.store(false, SeqCst);
+            });
         }
 
         /// Parses a view's query string and runs it over the current snapshot: the one way
@@ -200,9 +258,10 @@ mod server {
             &self,
             query_string: &str,
             lang: Lang,
+            first: FirstSync,
         ) -> Result<QueryRun, AppError> {
             let (query, notices) = parse(query_string, lang)?;
-            let (snapshot, index) = self.current(lang).await?;
+            let (snapshot, index, partial) = self.current(lang, first).await?;
             let (idx, q) = (index.clone(), query.clone());
             let output = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
                 .await
@@ -213,13 +272,16 @@ mod server {
                 query,
                 notices,
                 output,
+                partial,
             })
         }
 
         /// The grid's view of a query string.
         pub async fn view(&self, query_string: &str) -> Result<DeviceView, AppError> {
             let lang = crate::i18n::detect();
-            let run = self.run_query(query_string, lang).await?;
+            let run = self
+                .run_query(query_string, lang, FirstSync::Partial)
+                .await?;
             let mut view = build_view(
                 &run.index,
                 &run.output,
@@ -229,6 +291,10 @@ mod server {
                 self.status(),
             );
             view.auth_enabled = self.auth_enabled;
+            view.partial = run.partial.then(|| Partial {
+                fetched: run.snapshot.devices.len(),
+                of: run.snapshot.total_count,
+            });
             localize(&mut view, &run.notices, lang);
             Ok(view)
         }
@@ -245,7 +311,7 @@ mod server {
                 return Err(AppError::BadRequest(lang.texts().search_too_long.into()));
             }
             let (query, _) = parse(query_string, lang)?;
-            let (_, index) = self.current(lang).await?;
+            let (_, index, _) = self.current(lang, FirstSync::Partial).await?;
             let text = text.to_string();
             tokio::task::spawn_blocking(move || {
                 apply::search_sub_merchants(&index, &query, &text, 50)
@@ -253,6 +319,15 @@ mod server {
             .await
             .map_err(|e| AppError::Internal(e.to_string()))
         }
+    }
+
+    /// The query index of a snapshot, built off the async threads.
+    async fn build_index(snapshot: &Arc<Snapshot>) -> Result<Arc<SnapshotIndex>, AppError> {
+        let devices = snapshot.devices.clone();
+        tokio::task::spawn_blocking(move || SnapshotIndex::build(devices))
+            .await
+            .map(Arc::new)
+            .map_err(|e| AppError::Internal(e.to_string()))
     }
 
     /// A view's query string, within the size limit.
@@ -360,6 +435,7 @@ mod server {
             auth_enabled: false,
             chart: apply::counts_by(index, &out.order, chart_by.filter()),
             chart_by,
+            partial: None,
         }
     }
 }
@@ -385,6 +461,7 @@ mod tests {
             auth_enabled: false,
             chart: vec![],
             chart_by: GroupBy::Category,
+            partial: None,
         }
     }
 
