@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 pub const COOKIE: &str = "wxd_lang";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Lang {
     #[default]
     Zh,

@@ -1,6 +1,13 @@
 //! The dashboard's entry point: command line and configuration, then the HTTP server (or the
 //! standalone simulator, or a password hash).
 
+/// mimalloc, not glibc's malloc: with many threads glibc keeps an arena per thread and returns
+/// little to the system, so after a load the process held 1.7× the memory it needed
+/// (BENCHMARKS.md, "Under load").
+#[cfg(feature = "ssr")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "ssr")]
 #[tokio::main]
 async fn main() {

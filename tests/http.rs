@@ -1247,3 +1247,43 @@ async fn the_first_page_does_not_wait_for_the_first_sync() {
     assert_eq!(v.unfiltered, 4_000);
     assert_eq!(sim.log().iter().filter(|r| r.status == 200).count(), 40);
 }
+
+/// Views are kept for the snapshot they were computed over: asked again, the same view (with
+/// the status of now); after a new snapshot, the new list.
+#[tokio::test(flavor = "multi_thread")]
+async fn views_kept_are_of_the_current_snapshot() {
+    let (sim, sync) = setup(
+        SimulatorOptions {
+            devices: 300,
+            ..Default::default()
+        },
+        wxpay_devices::sync::service::SyncSettings {
+            manual_min_interval: Duration::ZERO,
+            ..fast_retries()
+        },
+        None,
+    )
+    .await;
+    let state = AppState::new(sync.clone());
+    sync.snapshot().await.unwrap();
+    let first = state.view("os=LINUX&page=2").await.unwrap();
+    let again = state.view("os=LINUX&page=2").await.unwrap();
+    assert_eq!(first.rows, again.rows);
+    assert_eq!(first.total, again.total);
+    assert_eq!(first.unfiltered, 300);
+    let mut list = sim.devices().to_vec();
+    list.truncate(120);
+    sim.set_devices(list);
+    sync.refresh_now().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sync.last_good().is_none_or(|s| s.devices.len() != 120) {
+        assert!(std::time::Instant::now() < deadline, "no new snapshot");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = state.view("os=LINUX&page=2").await.unwrap();
+    assert_eq!(
+        after.unfiltered, 120,
+        "the new snapshot's view, not the one kept"
+    );
+    assert_eq!(after.status.devices, 120);
+}

@@ -284,7 +284,15 @@ impl SyncService {
                 .await;
         }
         self.failures.invalidate(&()).await;
+        // The pages and the first sync's partial list are of no use now: freed at once (moka
+        // drops invalidated entries only at its next maintenance, which an idle cache never
+        // runs; a 100,000-device list's pages are ~50 MB).
         self.pages.invalidate_all();
+        self.pages.run_pending_tasks().await;
+        self.partial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let mut state = self.lock_state();
         state.last_good = Some(snapshot.clone());
         state.last_error = None;

@@ -106,8 +106,16 @@ mod server {
         Partial,
     }
 
-    /// A snapshot, the query index built over it, and whether it is a first sync's partial list.
-    type IndexedSnapshot = (Arc<Snapshot>, Arc<SnapshotIndex>, bool);
+    /// A snapshot and the query index built over it.
+    #[derive(Clone)]
+    pub struct Indexed {
+        pub snapshot: Arc<Snapshot>,
+        pub index: Arc<SnapshotIndex>,
+        /// A first sync's devices so far.
+        pub partial: bool,
+        /// Grows with every snapshot indexed: the views kept are of one generation.
+        generation: u64,
+    }
 
     /// State shared by every request: the sync service, and the query index of its current
     /// snapshot (built once per snapshot).
@@ -120,10 +128,16 @@ mod server {
         pub history: Option<Arc<HistoryStore>>,
         /// With several replicas: the shared snapshot (and whether Redis answers).
         pub replica: Option<crate::replicas::snapshot::SharedSnapshot>,
-        index: Arc<Mutex<Option<IndexedSnapshot>>>,
+        index: Arc<Mutex<Option<Indexed>>>,
         /// A partial list's index is being built in the background.
         indexing: Arc<std::sync::atomic::AtomicBool>,
+        /// Grid views answered lately, for the snapshot indexed now (emptied when it changes):
+        /// the same view asked again costs no query.
+        views: moka::sync::Cache<(u64, Lang, String), Arc<DeviceView>>,
     }
+
+    /// Grid views kept, at most (each about 50 KB: a page of rows, facets, the chart).
+    pub const VIEWS_KEPT: u64 = 128;
 
     /// A query run over the current snapshot.
     pub struct QueryRun {
@@ -146,6 +160,7 @@ mod server {
                 replica: None,
                 index: Arc::new(Mutex::new(None)),
                 indexing: Default::default(),
+                views: moka::sync::Cache::new(VIEWS_KEPT),
             }
         }
 
@@ -188,14 +203,10 @@ mod server {
             status
         }
 
-        /// The current snapshot and its index, and whether it is a first sync's devices so far.
-        /// On a cold start, waits for the first sync as `first` says. Errors are worded in
-        /// `lang`.
-        pub async fn current(
-            &self,
-            lang: Lang,
-            first: FirstSync,
-        ) -> Result<(Arc<Snapshot>, Arc<SnapshotIndex>, bool), AppError> {
+        /// The current snapshot and its index (and whether it is a first sync's devices so
+        /// far). On a cold start, waits for the first sync as `first` says. Errors are worded
+        /// in `lang`.
+        pub async fn current(&self, lang: Lang, first: FirstSync) -> Result<Indexed, AppError> {
             let wait = match first {
                 FirstSync::Wait => FIRST_SYNC_WAIT,
                 // Only a sync about to end is worth waiting for.
@@ -216,21 +227,28 @@ mod server {
                 }
             };
             let mut cached = self.index.lock().await;
-            if let Some((snap, index, was_partial)) = cached.as_ref() {
-                if Arc::ptr_eq(snap, &snapshot) {
-                    return Ok((snap.clone(), index.clone(), *was_partial));
-                }
+            let generation = match cached.as_ref() {
+                Some(c) if Arc::ptr_eq(&c.snapshot, &snapshot) => return Ok(c.clone()),
                 // More devices of a first sync: indexed in the background, while views are
                 // answered from the devices indexed last (a view never waits for an index of
                 // a partial list).
-                if partial && *was_partial {
+                Some(c) if partial && c.partial => {
                     self.index_in_background(snapshot);
-                    return Ok((snap.clone(), index.clone(), true));
+                    return Ok(c.clone());
                 }
-            }
-            let index = build_index(&snapshot).await?;
-            *cached = Some((snapshot.clone(), index.clone(), partial));
-            Ok((snapshot, index, partial))
+                Some(c) => c.generation + 1,
+                None => 1,
+            };
+            let indexed = Indexed {
+                index: build_index(&snapshot).await?,
+                snapshot,
+                partial,
+                generation,
+            };
+            *cached = Some(indexed.clone());
+            // Views of the snapshot before are of no use now.
+            self.views.invalidate_all();
+            Ok(indexed)
         }
 
         /// Indexes a first sync's partial list without holding up views; one at a time.
@@ -244,8 +262,13 @@ mod server {
                 if let Ok(index) = build_index(&snapshot).await {
                     let mut cached = cache.lock().await;
                     // Unless the complete list got there first.
-                    if cached.as_ref().is_none_or(|c| c.2) {
-                        *cached = Some((snapshot, index, true));
+                    if let Some(c) = cached.as_mut().filter(|c| c.partial) {
+                        *c = Indexed {
+                            snapshot,
+                            index,
+                            partial: true,
+                            generation: c.generation + 1,
+                        };
                     }
                 }
                 indexing.store(false, SeqCst);
@@ -261,7 +284,12 @@ mod server {
             first: FirstSync,
         ) -> Result<QueryRun, AppError> {
             let (query, notices) = parse(query_string, lang)?;
-            let (snapshot, index, partial) = self.current(lang, first).await?;
+            let Indexed {
+                snapshot,
+                index,
+                partial,
+                ..
+            } = self.current(lang, first).await?;
             let (idx, q) = (index.clone(), query.clone());
             let output = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
                 .await
@@ -276,9 +304,35 @@ mod server {
             })
         }
 
-        /// The grid's view of a query string.
+        /// The grid's view of a query string: from the views kept for the current snapshot, or
+        /// computed (and kept, unless it is a first sync's partial list). The status is always
+        /// the current one.
         pub async fn view(&self, query_string: &str) -> Result<DeviceView, AppError> {
             let lang = crate::i18n::detect();
+            // The snapshot indexed now (a new one empties the views kept).
+            let now = self.current(lang, FirstSync::Partial).await?;
+            let key = (now.generation, lang, query_string.to_string());
+            if !now.partial {
+                if let Some(kept) = self.views.get(&key) {
+                    let mut view = (*kept).clone();
+                    view.status = self.status();
+                    return Ok(view);
+                }
+            }
+            let view = self.compute_view(query_string, lang).await?;
+            // Kept under the generation it was asked in: a view computed over a newer snapshot
+            // meanwhile is kept under the old key, where nobody asks.
+            if view.partial.is_none() && !now.partial {
+                self.views.insert(key, Arc::new(view.clone()));
+            }
+            Ok(view)
+        }
+
+        async fn compute_view(
+            &self,
+            query_string: &str,
+            lang: Lang,
+        ) -> Result<DeviceView, AppError> {
             let run = self
                 .run_query(query_string, lang, FirstSync::Partial)
                 .await?;
@@ -311,7 +365,7 @@ mod server {
                 return Err(AppError::BadRequest(lang.texts().search_too_long.into()));
             }
             let (query, _) = parse(query_string, lang)?;
-            let (_, index, _) = self.current(lang, FirstSync::Partial).await?;
+            let index = self.current(lang, FirstSync::Partial).await?.index;
             let text = text.to_string();
             tokio::task::spawn_blocking(move || {
                 apply::search_sub_merchants(&index, &query, &text, 50)
