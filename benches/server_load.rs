@@ -244,6 +244,17 @@ end
         "  the grid's server function (load_view), same views, br: {rate:.0} requests/s, p50 {p50:.1} ms, p99 {p99:.1} ms; VmRSS after {:.0} MB",
         rss_mb(pid)
     );
+    // First contentful paint of the grid in headless Chromium (end2end's Playwright).
+    if std::path::Path::new("end2end/node_modules/playwright-core").exists() {
+        let out = Command::new("node")
+            .args(["end2end/perf/fcp.mjs", &format!("{base}/"), "5"])
+            .output()
+            .expect("node runs");
+        println!(
+            "  first contentful paint of the grid, headless Chromium, a new context each (ms): {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
     server.signal("TERM");
     let _ = server.wait(Duration::from_secs(30));
     sim.signal("TERM");

@@ -174,11 +174,11 @@ fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) 
         }
     });
     view! {
-        <tr class="hover:bg-slate-50 dark:hover:bg-slate-800" data-testid="device-row" class:hidden=hidden>
+        <tr class="grid-row" data-testid="device-row" class:hidden=hidden>
             <td class:hidden=hid("device_sn") class="whitespace-nowrap font-mono text-xs">
                 {match d.device_sn.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                     Some(sn) => view! {
-                        <a class="text-emerald-700 dark:text-emerald-400 hover:underline" href=crate::changes::device_href(sn) data-testid="device-link">{sn.to_string()}</a>
+                        <a class="sn-link" href=crate::changes::device_href(sn) data-testid="device-link">{sn.to_string()}</a>
                     }.into_any(),
                     None => dash(&d.device_sn).into_any(),
                 }}
@@ -195,18 +195,14 @@ fn DeviceRow(device: Device, hidden: impl Fn() -> bool + Send + Sync + 'static) 
                 {coded(Table::Scene, d.app_scene_code.as_deref(), d.app_scene.as_deref())}
             </td>
             <td class:hidden=hid("activation_status")>
-                <span class=if active {
-                    "rounded bg-emerald-100 dark:bg-emerald-900 px-1.5 py-0.5 text-xs text-emerald-800 dark:text-emerald-200"
-                } else {
-                    "rounded bg-slate-200 dark:bg-slate-700 px-1.5 py-0.5 text-xs text-slate-700 dark:text-slate-200"
-                }>{status}</span>
+                <span class=if active { "pill-on" } else { "pill-off" }>{status}</span>
             </td>
-            <td class:hidden=hid("activation_time") class="whitespace-nowrap text-xs text-slate-600 dark:text-slate-300">{dash(&d.activation_time)}</td>
+            <td class:hidden=hid("activation_time") class="cell-time">{dash(&d.activation_time)}</td>
             <td class:hidden=hid("sub_mchid")>
                 <div class="whitespace-pre-line" data-testid="sub-name">{sub_name}</div>
-                <div class="font-mono text-xs text-slate-500 dark:text-slate-400" data-testid="sub-mchid">{d.sub_mchid.clone().unwrap_or_default()}</div>
+                <div class="sub-id" data-testid="sub-mchid">{d.sub_mchid.clone().unwrap_or_default()}</div>
             </td>
-            <td class:hidden=hid("camera_sn") class="whitespace-nowrap font-mono text-xs text-slate-600 dark:text-slate-300">{dash(&d.camera_sn)}</td>
+            <td class:hidden=hid("camera_sn") class="cell-mono">{dash(&d.camera_sn)}</td>
         </tr>
     }
 }

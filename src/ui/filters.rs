@@ -72,9 +72,10 @@ fn FacetOption(filter: Filter, fv: FacetValue, query: DeviceQuery) -> impl IntoV
         }
         _ => fv.label.clone(),
     };
-    let secondary = (filter == Filter::SubMchid && fv.value != "-" && fv.label != fv.value).then(|| {
-        view! { <span class="block font-mono text-[11px] text-slate-500 dark:text-slate-400">{fv.value.clone()}</span> }
-    });
+    let secondary =
+        (filter == Filter::SubMchid && fv.value != "-" && fv.label != fv.value).then(|| {
+            view! { <span class="facet-id">{fv.value.clone()}</span> }
+        });
     view! {
         <li>
             <a
@@ -85,22 +86,21 @@ fn FacetOption(filter: Filter, fv: FacetValue, query: DeviceQuery) -> impl IntoV
                 on:keydown=toggle_on_space
                 data-value=fv.value.clone()
                 title=title
-                class="flex items-start gap-2 rounded px-1 py-0.5 text-sm hover:bg-slate-100 dark:hover:bg-slate-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-600"
+                class="facet-option"
                 class:text-slate-400=fv.count == 0 && !selected
             >
                 <span
                     aria-hidden="true"
-                    class="mt-0.5 inline-flex h-4 w-4 shrink-0 items-center justify-center rounded border text-[10px] leading-none"
-                    class=(["border-emerald-600", "bg-emerald-600", "text-white"], selected)
-                    class=("border-slate-400", !selected)
+                    class="facet-box"
+                    class=("facet-box-on", selected)
                 >
                     {if selected { "✓" } else { "" }}
                 </span>
                 <span class="min-w-0 flex-1">
-                    <span class="block truncate whitespace-pre-line">{fv.label.clone()}</span>
+                    <span class="facet-label">{fv.label.clone()}</span>
                     {secondary}
                 </span>
-                <span class="tabular-nums text-xs text-slate-500 dark:text-slate-400">{thousands(fv.count)}</span>
+                <span class="count">{thousands(fv.count)}</span>
             </a>
         </li>
     }
