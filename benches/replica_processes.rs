@@ -27,9 +27,8 @@ use postgres::PgServer;
 use process::Proc;
 use redis_server::RedisServer;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-use wxpay_devices::simulator::keys::{self as simkeys, SimKeys};
+use wxpay_devices::simulator::keys::SimKeys;
 use wxpay_devices::simulator::service::{RequestRecord, Simulator, SimulatorOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxpay-devices");
@@ -47,30 +46,13 @@ struct Replica {
 /// Starts one replica of the merchant whose keys are in `keys_dir`.
 fn start_replica(
     keys_dir: &Path,
-    keys: &SimKeys,
     sim_url: &str,
     db_url: &str,
     redis_url: &str,
     data_dir: PathBuf,
 ) -> Proc {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WECHATPAY_") || k.starts_with("DASHBOARD_") || k.starts_with("DEMO_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("WECHATPAY_MCHID", &keys.mchid)
-        .env("WECHATPAY_MERCHANT_SERIAL_NO", &keys.merchant_serial)
-        .env(
-            "WECHATPAY_MERCHANT_PRIVATE_KEY",
-            keys_dir.join(simkeys::MERCHANT_KEY_FILE),
-        )
-        .env(
-            "WECHATPAY_PUBLIC_KEY",
-            keys_dir.join(simkeys::PLATFORM_PUBLIC_KEY_FILE),
-        )
-        .env("WECHATPAY_PUBLIC_KEY_ID", &keys.platform_key_id)
-        .env("WECHATPAY_BASE_URL", sim_url)
+    let mut cmd = process::dashboard_command(BIN);
+    process::simulator_credentials(&mut cmd, keys_dir, sim_url)
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("DATA_DIR", data_dir)
         .env("DATABASE_URL", db_url)
@@ -87,7 +69,6 @@ fn start_replica(
 fn start_three(
     dir: &Path,
     keys_dir: &Path,
-    keys: &SimKeys,
     sim_url: &str,
     db_url: &str,
     redis_url: &str,
@@ -96,7 +77,6 @@ fn start_three(
         .map(|i| {
             start_replica(
                 keys_dir,
-                keys,
                 sim_url,
                 db_url,
                 redis_url,
@@ -206,7 +186,6 @@ async fn start_bench(
     http: &reqwest::Client,
     dir: &Path,
     keys_dir: &Path,
-    keys: &SimKeys,
     sim: &Simulator,
     sim_url: &str,
     pg: &PgServer,
@@ -215,7 +194,7 @@ async fn start_bench(
     let db_url = pg.database("start").await;
     sim.clear_log();
     let t0 = Instant::now();
-    let replicas = start_three(dir, keys_dir, keys, sim_url, &db_url, &redis.url());
+    let replicas = start_three(dir, keys_dir, sim_url, &db_url, &redis.url());
     let started = t0.elapsed();
     let times = serving(http, &replicas, &[0, 1, 2], t0, Duration::from_secs(120)).await;
     // Nothing more is sent once every replica serves the list (no second sync).
@@ -243,7 +222,6 @@ async fn takeover_bench(
     http: &reqwest::Client,
     dir: &Path,
     keys_dir: &Path,
-    keys: &SimKeys,
     sim: &Simulator,
     sim_url: &str,
     pg: &PgServer,
@@ -252,7 +230,7 @@ async fn takeover_bench(
     let db_url = pg.database("takeover").await;
     sim.clear_log();
     let t0 = Instant::now();
-    let mut replicas = start_three(dir, keys_dir, keys, sim_url, &db_url, &redis.url());
+    let mut replicas = start_three(dir, keys_dir, sim_url, &db_url, &redis.url());
     // The lease holder, once a third of the first sync's pages are fetched.
     let leader = loop {
         let mut holder = None;
@@ -314,7 +292,7 @@ fn main() {
         let keys_dir = dir.join("keys");
         let keys = SimKeys::load_or_create(&keys_dir).unwrap();
         let sim = Simulator::new(
-            keys.clone(),
+            keys,
             SimulatorOptions {
                 devices: DEVICES,
                 latency: LATENCY,
@@ -324,8 +302,8 @@ fn main() {
         let sim_url = sim.spawn_local().await.unwrap();
         let pg = PgServer::start();
         let http = reqwest::Client::new();
-        start_bench(&http, &dir, &keys_dir, &keys, &sim, &sim_url, &pg).await;
-        takeover_bench(&http, &dir, &keys_dir, &keys, &sim, &sim_url, &pg).await;
+        start_bench(&http, &dir, &keys_dir, &sim, &sim_url, &pg).await;
+        takeover_bench(&http, &dir, &keys_dir, &sim, &sim_url, &pg).await;
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -115,40 +115,8 @@ fn main() {
     .arg(&keys_dir);
     let mut sim = Proc::spawn(sim);
     let sim_port = sim.wait_for_port("WECHATPAY_BASE_URL=", Duration::from_secs(120));
-    let read = |name: &str| {
-        std::fs::read_to_string(keys_dir.join(name))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    use wxpay_devices::simulator::keys as k;
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WECHATPAY_")
-            || key.starts_with("DASHBOARD_")
-            || key.starts_with("DEMO_")
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("WECHATPAY_MCHID", read(k::MCHID_FILE))
-        .env(
-            "WECHATPAY_MERCHANT_SERIAL_NO",
-            read(k::MERCHANT_SERIAL_FILE),
-        )
-        .env(
-            "WECHATPAY_MERCHANT_PRIVATE_KEY",
-            keys_dir.join(k::MERCHANT_KEY_FILE),
-        )
-        .env(
-            "WECHATPAY_PUBLIC_KEY",
-            keys_dir.join(k::PLATFORM_PUBLIC_KEY_FILE),
-        )
-        .env(
-            "WECHATPAY_PUBLIC_KEY_ID",
-            read(k::PLATFORM_PUBLIC_KEY_ID_FILE),
-        )
-        .env("WECHATPAY_BASE_URL", format!("http://127.0.0.1:{sim_port}"))
+    let mut cmd = process::dashboard_command(BIN);
+    process::simulator_credentials(&mut cmd, &keys_dir, &format!("http://127.0.0.1:{sim_port}"))
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("LEPTOS_SITE_ROOT", "target/site")
         .env("DATA_DIR", dir.join("data"))

@@ -21,23 +21,7 @@ const START: Duration = Duration::from_secs(60);
 
 /// The dashboard binary with no setting inherited from the test's environment.
 fn dashboard_command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WECHATPAY_")
-            || k.starts_with("DASHBOARD_")
-            || k.starts_with("DEMO_")
-            || k.starts_with("LEPTOS_SITE_ADDR")
-            || k == "LOG_FORMAT"
-            || k == "DATA_DIR"
-            || k == "DATABASE_URL"
-            || k == "HISTORY_DAYS"
-            || k == "CACHE_TTL_SECS"
-            || k == "REDIS_URL"
-        {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
+    common::process::dashboard_command(BIN)
 }
 
 fn fixture(name: &str) -> String {
@@ -529,25 +513,8 @@ fn deploy(name: &str, devices: u32, latency_ms: u64, extra: &[(&str, &str)]) -> 
     let apiv3 = read(simkeys::APIV3_KEY_FILE);
     let private_pem = read(simkeys::MERCHANT_KEY_FILE);
     let mut cmd = dashboard_command();
-    cmd.env("WECHATPAY_MCHID", read(simkeys::MCHID_FILE))
-        .env(
-            "WECHATPAY_MERCHANT_SERIAL_NO",
-            read(simkeys::MERCHANT_SERIAL_FILE),
-        )
-        .env(
-            "WECHATPAY_MERCHANT_PRIVATE_KEY",
-            keys_dir.join(simkeys::MERCHANT_KEY_FILE),
-        )
-        .env(
-            "WECHATPAY_PUBLIC_KEY",
-            keys_dir.join(simkeys::PLATFORM_PUBLIC_KEY_FILE),
-        )
-        .env(
-            "WECHATPAY_PUBLIC_KEY_ID",
-            read(simkeys::PLATFORM_PUBLIC_KEY_ID_FILE),
-        )
+    common::process::simulator_credentials(&mut cmd, &keys_dir, &base_url)
         .env("WECHATPAY_APIV3_KEY", &apiv3)
-        .env("WECHATPAY_BASE_URL", &base_url)
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("DATA_DIR", dir.join("data"));
     for (k, v) in extra {

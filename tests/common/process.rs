@@ -3,6 +3,7 @@
 //! ones the process itself bound and printed (never reserved by the test and then released).
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,4 +160,60 @@ pub fn port_in(text: &str) -> Option<u16> {
     let rest = &text[text.find("http://127.0.0.1:")? + "http://127.0.0.1:".len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
+}
+
+/// The dashboard binary at `bin` with no setting inherited from the environment (credentials,
+/// the demo's and the dashboard's settings, addresses, stores).
+pub fn dashboard_command(bin: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WECHATPAY_")
+            || k.starts_with("DASHBOARD_")
+            || k.starts_with("DEMO_")
+            || k.starts_with("LEPTOS_SITE_ADDR")
+            || k == "LOG_FORMAT"
+            || k == "DATA_DIR"
+            || k == "DATABASE_URL"
+            || k == "HISTORY_DAYS"
+            || k == "CACHE_TTL_SECS"
+            || k == "REDIS_URL"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Points the dashboard `cmd` at the simulator at `base_url`, in public-key mode, with the key
+/// files in `keys_dir` (written by `simulate --keys-dir` or `SimKeys::load_or_create`).
+pub fn simulator_credentials<'a>(
+    cmd: &'a mut Command,
+    keys_dir: &Path,
+    base_url: &str,
+) -> &'a mut Command {
+    use wxpay_devices::simulator::keys as k;
+    let read = |name: &str| {
+        std::fs::read_to_string(keys_dir.join(name))
+            .expect("the simulator's key files")
+            .trim()
+            .to_string()
+    };
+    cmd.env("WECHATPAY_MCHID", read(k::MCHID_FILE))
+        .env(
+            "WECHATPAY_MERCHANT_SERIAL_NO",
+            read(k::MERCHANT_SERIAL_FILE),
+        )
+        .env(
+            "WECHATPAY_MERCHANT_PRIVATE_KEY",
+            keys_dir.join(k::MERCHANT_KEY_FILE),
+        )
+        .env(
+            "WECHATPAY_PUBLIC_KEY",
+            keys_dir.join(k::PLATFORM_PUBLIC_KEY_FILE),
+        )
+        .env(
+            "WECHATPAY_PUBLIC_KEY_ID",
+            read(k::PLATFORM_PUBLIC_KEY_ID_FILE),
+        )
+        .env("WECHATPAY_BASE_URL", base_url)
 }
