@@ -25,6 +25,7 @@ test("a first sync shows the devices fetched so far, then the full list by itsel
     await expect(partial).toBeVisible();
     await expect(partial).toContainText("First sync in progress");
     await expect(page.getByTestId("export-later")).toBeVisible();
+    await expect(page.getByTestId("data-as-of")).toHaveText("first sync");
     await expect(page.getByTestId("export-menu")).toHaveCount(0);
     await expect(page.locator("[data-hydrated]")).toHaveAttribute("data-hydrated", "true");
     // Rows arrive while the sync runs, still marked partial.

@@ -53,6 +53,8 @@ pub fn StatusBar(
                     let s = status.get();
                     match (s.synced_at, s.age_secs) {
                         (Some(at), Some(age)) => lang.data_as_of(&ChinaTime::from_unix(at).clock(), &lang.ago(age)),
+                        // The grid shows the devices fetched so far meanwhile.
+                        _ if s.running => t.first_sync.into(),
                         _ => t.no_data_yet.into(),
                     }
                 }}
