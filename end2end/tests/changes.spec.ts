@@ -93,11 +93,15 @@ test("the Changes page shows what changed, filters it in the URL and exports it"
   await page.getByTestId("changes-sub").fill(sub);
   await page.getByTestId("changes-apply").click();
   await expect(page).toHaveURL(new RegExp(`sub_mchid=${sub}`));
-  const subCells = await page.getByTestId("change-row").evaluateAll((rs) =>
-    rs.map((r) => r.lastElementChild?.textContent ?? ""),
-  );
-  expect(subCells.length).toBeGreaterThan(0);
-  for (const s of subCells) expect(s.startsWith(sub)).toBe(true);
+  // The URL changes before the filtered rows arrive: wait for them (every row that sub-merchant's).
+  await expect
+    .poll(async () => {
+      const cells = await page.getByTestId("change-row").evaluateAll((rs) =>
+        rs.map((r) => r.lastElementChild?.textContent ?? ""),
+      );
+      return cells.length > 0 && cells.every((s) => s.startsWith(sub));
+    })
+    .toBe(true);
 
   // Back: the previous filters again.
   await page.goBack();

@@ -284,24 +284,8 @@ mod server {
             first: FirstSync,
         ) -> Result<QueryRun, AppError> {
             let (query, notices) = parse(query_string, lang)?;
-            let Indexed {
-                snapshot,
-                index,
-                partial,
-                ..
-            } = self.current(lang, first).await?;
-            let (idx, q) = (index.clone(), query.clone());
-            let output = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            Ok(QueryRun {
-                snapshot,
-                index,
-                query,
-                notices,
-                output,
-                partial,
-            })
+            let indexed = self.current(lang, first).await?;
+            run_on(indexed, query, notices).await
         }
 
         /// The grid's view of a query string: from the views kept for the current snapshot, or
@@ -309,6 +293,7 @@ mod server {
         /// the current one.
         pub async fn view(&self, query_string: &str) -> Result<DeviceView, AppError> {
             let lang = crate::i18n::detect();
+            let (query, notices) = parse(query_string, lang)?;
             // The snapshot indexed now (a new one empties the views kept).
             let now = self.current(lang, FirstSync::Partial).await?;
             let key = (now.generation, lang, query_string.to_string());
@@ -319,23 +304,7 @@ mod server {
                     return Ok(view);
                 }
             }
-            let view = self.compute_view(query_string, lang).await?;
-            // Kept under the generation it was asked in: a view computed over a newer snapshot
-            // meanwhile is kept under the old key, where nobody asks.
-            if view.partial.is_none() && !now.partial {
-                self.views.insert(key, Arc::new(view.clone()));
-            }
-            Ok(view)
-        }
-
-        async fn compute_view(
-            &self,
-            query_string: &str,
-            lang: Lang,
-        ) -> Result<DeviceView, AppError> {
-            let run = self
-                .run_query(query_string, lang, FirstSync::Partial)
-                .await?;
+            let run = run_on(now, query, notices).await?;
             let mut view = build_view(
                 &run.index,
                 &run.output,
@@ -350,6 +319,10 @@ mod server {
                 of: run.snapshot.total_count,
             });
             localize(&mut view, &run.notices, lang);
+            // Kept under the generation it was computed over.
+            if !run.partial {
+                self.views.insert(key, Arc::new(view.clone()));
+            }
             Ok(view)
         }
 
@@ -373,6 +346,32 @@ mod server {
             .await
             .map_err(|e| AppError::Internal(e.to_string()))
         }
+    }
+
+    /// Runs a parsed query over an indexed snapshot, off the async threads.
+    async fn run_on(
+        indexed: Indexed,
+        query: DeviceQuery,
+        notices: Vec<Notice>,
+    ) -> Result<QueryRun, AppError> {
+        let Indexed {
+            snapshot,
+            index,
+            partial,
+            ..
+        } = indexed;
+        let (idx, q) = (index.clone(), query.clone());
+        let output = tokio::task::spawn_blocking(move || apply::run(&idx, &q))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(QueryRun {
+            snapshot,
+            index,
+            query,
+            notices,
+            output,
+            partial,
+        })
     }
 
     /// The query index of a snapshot, built off the async threads.
