@@ -29,7 +29,7 @@ use redis_server::RedisServer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wxpay_devices::simulator::keys::SimKeys;
-use wxpay_devices::simulator::service::{RequestRecord, Simulator, SimulatorOptions};
+use wxpay_devices::simulator::service::{Simulator, SimulatorOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wxpay-devices");
 const DEVICES: usize = 20_000;
@@ -146,25 +146,18 @@ async fn serving(
     }
 }
 
-/// The device-list requests in the simulator's log: how many, how many 429s, the busiest
-/// second.
-fn requests(log: &[RequestRecord]) -> (usize, usize, usize) {
-    let mut times: Vec<Instant> = log.iter().map(|r| r.at).collect();
-    times.sort();
-    let mut most = 0;
-    let mut start = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= Duration::from_secs(1) {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
+/// The requests in the simulator's log: how many, how many 429s, the busiest second (the
+/// simulator's own measure).
+fn requests(sim: &Simulator) -> (usize, usize, usize) {
+    let log = sim.log();
+    let most = sim.busiest_second();
     let limited = log.iter().filter(|r| r.status == 429).count();
     // A 429 is explained by the requests around it (ms from it).
     for r in log.iter().filter(|r| r.status == 429) {
-        let near: Vec<String> = times
+        let near: Vec<String> = log
             .iter()
-            .map(|&t| t.duration_since(r.at).as_secs_f64() - r.at.duration_since(t).as_secs_f64())
+            .map(|other| other.at)
+            .map(|t| t.duration_since(r.at).as_secs_f64() - r.at.duration_since(t).as_secs_f64())
             .filter(|d| d.abs() < 1.2)
             .map(|d| format!("{:+.0}", d * 1000.0))
             .collect();
@@ -199,7 +192,7 @@ async fn start_bench(
     let times = serving(http, &replicas, &[0, 1, 2], t0, Duration::from_secs(120)).await;
     // Nothing more is sent once every replica serves the list (no second sync).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (n, limited, busiest) = requests(&sim.log());
+    let (n, limited, busiest) = requests(sim);
     let pages = DEVICES.div_ceil(100);
     println!(
         "replica processes: 3 started ({} until all listened); each served all {DEVICES} devices \
@@ -265,7 +258,7 @@ async fn takeover_bench(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let both = serving(http, &replicas, &survivors, killed, Duration::from_secs(90)).await;
-    let (n, limited, busiest) = requests(&sim.log());
+    let (n, limited, busiest) = requests(sim);
     println!(
         "replica processes: the leader killed (SIGKILL) after {pages_before} of {} pages; a survivor \
          finished the sync {} after the kill (lease TTL {}; target TTL + 12 s = {}), both survivors \
