@@ -13,6 +13,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wxpay_devices::device_list::DeviceList;
+use wxpay_devices::model::Field;
 use wxpay_devices::query::apply::{run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
 use wxpay_devices::simulator::dataset::{generate, DatasetSpec};
@@ -85,15 +87,22 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
         ..Default::default()
     };
     let (sim, service) = service_over(keys, options, None, "bench").await;
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
     let start = Instant::now();
     let snap = service.snapshot().await.unwrap().snapshot;
     let took = start.elapsed();
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let list = snap.devices.heap_bytes();
     let log = sim.log();
     let limited = log.iter().filter(|r| r.status == 429).count();
     let errors = log.iter().filter(|r| r.status == 500).count();
     let busiest = sim.busiest_second();
-    let unique: std::collections::HashSet<_> =
-        snap.devices.iter().map(|d| d.device_sn.clone()).collect();
+    let unique: std::collections::HashSet<_> = snap
+        .devices
+        .iter()
+        .map(|d| d.get(Field::DeviceSn).map(str::to_string))
+        .collect();
     assert_eq!(limited, 0, "no request may be refused with 429");
     assert!(busiest <= 20, "{busiest} requests in one second");
     assert_eq!(
@@ -110,6 +119,13 @@ async fn sync_run(keys: &SimKeys, devices: usize, error_rate: f64) {
         snap.devices.len(),
         unique.len(),
         devices
+    );
+    // The simulator's answers and the client's reading of them count too: all of this process.
+    println!(
+        "  memory: the snapshot's devices {}; peak extra heap during the sync {} ({:.1} × the devices)",
+        mb(list),
+        mb(peak),
+        peak as f64 / list as f64
     );
 }
 
@@ -150,7 +166,7 @@ async fn sync_with_changes(keys: &SimKeys, devices: usize) {
     let sns = |d: &[wxpay_devices::model::Device]| -> Vec<Option<String>> {
         d.iter().map(|d| d.device_sn.clone()).collect()
     };
-    let exact = sns(&snap.devices) == sns(&sim.devices());
+    let exact = sns(&snap.devices.to_vec()) == sns(&sim.devices());
     println!(
         "sync {devices} devices, 150 ms latency, 50 removed and 50 added during the sync: {:.2} s, {} requests ({} of them reading the list again), {limited} × 429, busiest second {} requests, {} devices, exactly the final list: {exact}, complete: {}",
         took.as_secs_f64(),
@@ -176,6 +192,8 @@ async fn cold_views(keys: &SimKeys, n: usize, latency_ms: u64) {
     };
     let (sim, service) = service_over(keys, options, None, "bench").await;
     let state = AppState::new(service.clone());
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
     let t = Instant::now();
     let first = state.view("").await.unwrap();
     let first_page = t.elapsed();
@@ -208,6 +226,9 @@ async fn cold_views(keys: &SimKeys, n: usize, latency_ms: u64) {
     let during_p50 = during[during.len() / 2];
     let during_max = *during.last().unwrap();
     let full = state.view("").await.unwrap();
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+    let list = service.last_good().unwrap().devices.heap_bytes();
     assert_eq!(full.partial, None);
     assert_eq!(full.unfiltered, n);
     println!(
@@ -223,6 +244,13 @@ async fn cold_views(keys: &SimKeys, n: usize, latency_ms: u64) {
         sim.log().len(),
         n.div_ceil(100)
     );
+    println!(
+        "  memory: the snapshot's devices {}; held after the sync (devices, index, kept views) {}; peak extra heap during the first sync, partial views and all, {} ({:.1} × what is held after)",
+        mb(list),
+        mb(held),
+        mb(peak),
+        peak as f64 / held as f64
+    );
     assert_eq!(sim.log().len(), n.div_ceil(100), "one sync for all views");
     sim.clear_log();
     for _ in 0..100 {
@@ -233,15 +261,46 @@ async fn cold_views(keys: &SimKeys, n: usize, latency_ms: u64) {
         sim.log().len()
     );
     assert_eq!(sim.log().len(), 0, "views inside the TTL cost nothing");
+
+    // A refresh: the old snapshot served all along, the new one replacing it.
+    let old = service.last_good().unwrap();
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    service.refresh_now().await.unwrap();
+    while service.last_good().is_some_and(|s| Arc::ptr_eq(&s, &old)) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    println!(
+        "  a refresh sync of {n} devices: peak extra heap {} ({:.1} × the snapshot's devices, {})",
+        mb(peak),
+        peak as f64 / old.devices.heap_bytes() as f64,
+        mb(old.devices.heap_bytes())
+    );
 }
 
 fn query_bench(n: usize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    let devices = Arc::new(generate(&DatasetSpec {
+    let generated = generate(&DatasetSpec {
         devices: n,
         ..Default::default()
-    }));
+    });
+    let sub = generated.iter().find_map(|d| d.sub_mchid.clone()).unwrap();
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let t = Instant::now();
+    let devices = Arc::new(generated.iter().collect::<DeviceList>());
+    let interned = t.elapsed();
     let held = LIVE.load(Ordering::Relaxed) - before;
+    let building = PEAK.load(Ordering::Relaxed) - before;
+    drop(generated);
+    // What is live now, less the list: the baseline the index is measured from.
+    let before = LIVE.load(Ordering::Relaxed) - held;
+    println!(
+        "{n} devices interned into the snapshot's list in {:.0} ms: {} held ({} at most while building)",
+        interned.as_secs_f64() * 1000.0,
+        mb(held),
+        mb(building)
+    );
     let t = Instant::now();
     let index = SnapshotIndex::build(devices.clone());
     let build = t.elapsed();
@@ -252,7 +311,6 @@ fn query_bench(n: usize) {
         mb(with_index),
         build.as_secs_f64() * 1000.0
     );
-    let sub = devices.iter().find_map(|d| d.sub_mchid.clone()).unwrap();
     let views = [
         ("no filter, page 1".to_string(), String::new()),
         ("one sub_mchid".into(), format!("sub_mchid={sub}")),
@@ -323,6 +381,7 @@ fn diff_bench() {
     use wxpay_devices::history::diff::{diff, ChangeKind};
     let n = 100_000;
     let (before, after) = one_percent_changed(n);
+    let (before, after): (DeviceList, DeviceList) = (before.into(), after.into());
     let times: Vec<Duration> = (0..9)
         .map(|_| {
             let t = Instant::now();
@@ -366,7 +425,7 @@ async fn export_bench(n: usize) {
         complete: true,
         expected: Some(n as u64),
         repair_requests: 0,
-        devices: Arc::new(devices),
+        devices: Arc::new(devices.into()),
     };
     // As after a restart: the saved snapshot is served, no upstream request.
     let keys = SimKeys::generate().unwrap();
@@ -471,13 +530,13 @@ async fn history_bench(quick: bool) {
             complete: true,
             expected: Some(devices.len() as u64),
             repair_requests: 0,
-            devices: Arc::new(devices),
+            devices: Arc::new(devices.into()),
         })
     };
 
     // 1. One sync's events: n devices, 1 % changed, as in the diff benchmark.
     let (before, after) = one_percent_changed(n);
-    let changes = diff(&before, &after, true);
+    let changes = diff(&before.clone().into(), &after.clone().into(), true);
     let url = format!("sqlite://{}", dir.join("write.db").display());
     let db = Database::open(&url).await.unwrap();
     let mut writes = Vec::new();

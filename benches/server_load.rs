@@ -107,7 +107,7 @@ fn main() {
         "--port",
         "0",
         "--latency-ms",
-        "0",
+        "20",
         "--devices",
         &devices.to_string(),
         "--keys-dir",
@@ -128,25 +128,59 @@ fn main() {
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::new();
+    // The first sync runs at the rate limit (20 pages a second): a generous bound on it.
+    let limit = Duration::from_secs(120 + devices as u64 / 100 / 10);
+    // During the first sync: a grid page every second (is the UI there, and how fast), and
+    // the process' memory.
+    let (mut during, mut rss_max, mut with_progress) = (Vec::new(), 0f64, 0usize);
     rt.block_on(async {
+        let mut next_view = Instant::now();
         loop {
             let ready = http.get(format!("{base}/readyz")).send().await;
             if ready.is_ok_and(|r| r.status() == 200) {
                 break;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(300),
+                started.elapsed() < limit,
                 "no snapshot: {}",
                 server.output()
             );
+            rss_max = rss_max.max(rss_mb(pid));
+            if Instant::now() >= next_view {
+                next_view += Duration::from_secs(1);
+                let t = Instant::now();
+                let r = http
+                    .get(format!("{base}/?group=class"))
+                    .header("accept-encoding", "br")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "the grid answers during the first sync");
+                let body = r.text().await.unwrap_or_default();
+                during.push(t.elapsed());
+                if body.contains("data-testid=\"partial\"") {
+                    with_progress += 1;
+                }
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     });
+    during.sort();
     println!(
-        "server load: {devices} devices (the simulator in its own process), first sync done after {:.1} s; VmRSS {:.0} MB",
+        "server load: {devices} devices (the simulator in its own process, 20 ms a request), first sync done after {:.1} s; VmRSS {:.0} MB (at most {:.0} MB during the sync)",
         started.elapsed().as_secs_f64(),
-        rss_mb(pid)
+        rss_mb(pid),
+        rss_max
     );
+    if !during.is_empty() {
+        println!(
+            "  during the first sync: {} grid pages (one a second), {} of them showing the sync's progress and the devices so far; answered in median {:.0} ms, slowest {:.0} ms",
+            during.len(),
+            with_progress,
+            during[during.len() / 2].as_secs_f64() * 1000.0,
+            during.last().unwrap().as_secs_f64() * 1000.0
+        );
+    }
     // A few hundred page views, as after a morning's use.
     rt.block_on(async {
         for i in 0..400 {

@@ -18,6 +18,8 @@ pub mod codes;
 pub mod cookies;
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod device_list;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod export;

@@ -14,7 +14,7 @@ use wxpay_devices::view::AppState;
 
 /// What the grid's query function says the view holds, as cell strings.
 fn expected(devices: &[Device], query: &str) -> Vec<Vec<String>> {
-    let index = SnapshotIndex::build(std::sync::Arc::new(devices.to_vec()));
+    let index = SnapshotIndex::build(std::sync::Arc::new(devices.iter().collect()));
     let out = run(&index, &DeviceQuery::parse(query).0);
     out.order
         .iter()

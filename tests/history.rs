@@ -12,7 +12,7 @@ use std::sync::Arc;
 use wxpay_devices::changes::{ChangeEvent, ChangeKind, ChangesQuery};
 use wxpay_devices::db::Database;
 use wxpay_devices::history::store::{HistoryStore, EXPORT_BATCH};
-use wxpay_devices::model::Device;
+use wxpay_devices::model::{Device, Field};
 use wxpay_devices::sync::snapshot::{Snapshot, SnapshotStore, FORMAT};
 
 /// 2026-11-28 20:00:00 in China.
@@ -92,7 +92,7 @@ fn snap(devices: Vec<Device>, at: i64, complete: bool) -> Arc<Snapshot> {
         complete,
         expected: Some(devices.len() as u64),
         repair_requests: 0,
-        devices: Arc::new(devices),
+        devices: Arc::new(devices.into()),
     })
 }
 
@@ -550,7 +550,12 @@ async fn a_stale_lease_holder_writes_nothing(url: String) {
     assert_eq!(store.syncs(None).await.unwrap().len(), 1);
     assert_eq!(all(&store, "").await.1, 0);
     assert_eq!(
-        store.load().await.unwrap().devices[0].device_sn.as_deref(),
+        store
+            .load()
+            .await
+            .unwrap()
+            .devices
+            .value(0, Field::DeviceSn),
         Some("A")
     );
     // The same token again (its holder's next sync) and a higher one are fine.

@@ -13,6 +13,7 @@ const LAYERS: &[(u32, &[&str])] = &[
             "clock", "codes", "cookies", "error", "format", "metrics", "model", "status",
         ],
     ),
+    (11, &["device_list"]),
     (12, &["changes"]),
     (20, &["wechatpay"]),
     (25, &["db"]),

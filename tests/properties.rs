@@ -5,6 +5,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use proptest::prelude::*;
 use std::cmp::Ordering;
 use std::sync::{Arc, OnceLock};
+use wxpay_devices::device_list::DeviceList;
 use wxpay_devices::history::diff::{apply, diff, ChangeKind};
 use wxpay_devices::model::Device;
 use wxpay_devices::model::{ApiErrorBody, DevicePage};
@@ -128,10 +129,10 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 fn index() -> &'static SnapshotIndex {
     static INDEX: OnceLock<SnapshotIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
-        SnapshotIndex::build(Arc::new(generate(&DatasetSpec {
+        SnapshotIndex::build(Arc::new(DeviceList::from(generate(&DatasetSpec {
             devices: 400,
             ..Default::default()
-        })))
+        }))))
     })
 }
 
@@ -194,15 +195,55 @@ proptest! {
     /// removes nothing.
     #[test]
     fn a_diff_applied_to_the_old_list_gives_the_new_one(a in device_list(), b in device_list()) {
-        let changes = diff(&a, &b, true);
-        prop_assert_eq!(sorted(apply(&a, &changes)), sorted(b.clone()));
-        prop_assert!(diff(&b, &b, true).is_empty());
-        let partial = diff(&a, &b, false);
+        let (a, b) = (DeviceList::from(a), b);
+        let list_b = DeviceList::from(b.clone());
+        let changes = diff(&a, &list_b, true);
+        prop_assert_eq!(sorted(apply(&a, &changes).to_vec()), sorted(b.clone()));
+        prop_assert!(diff(&list_b, &list_b, true).is_empty());
+        let partial = diff(&a, &list_b, false);
         prop_assert!(partial.iter().all(|c| c.kind != ChangeKind::Removed));
-        let kept = apply(&a, &partial);
+        let kept = apply(&a, &partial).to_vec();
         for d in &b {
             prop_assert!(kept.contains(d), "{:?} missing", d);
         }
+    }
+
+    /// The search box finds exactly the devices one of whose searched fields holds the text,
+    /// whatever the case, in any script (`İ` lower-cases to two characters), never across two
+    /// fields; and the list holds every device as it came.
+    #[test]
+    fn search_finds_exactly_what_a_plain_scan_finds(
+        devices in prop::collection::vec(
+            (prop::option::of("[aAbİÄä1 -]{0,5}"), prop::option::of("[aAbİÄä1 -]{0,5}"), prop::option::of("[aAbİÄä1 -]{0,5}")),
+            0..30,
+        ),
+        needle in "[aAbİÄä1 -]{1,3}",
+    ) {
+        let devices: Vec<Device> = devices
+            .into_iter()
+            .map(|(sn, model, shop)| Device {
+                device_sn: sn,
+                device_model: model,
+                sub_merchant_shortname: shop,
+                activation_time: Some("a".into()),
+                ..Default::default()
+            })
+            .collect();
+        let list = DeviceList::from(devices.clone());
+        prop_assert_eq!(list.to_vec(), devices.clone());
+        let index = SnapshotIndex::build(Arc::new(list));
+        let (q, _) = DeviceQuery::from_pairs(vec![("q".to_string(), needle)]);
+        let text = q.q.trim().to_lowercase();
+        let want: Vec<u32> = (0..devices.len() as u32)
+            .filter(|i| {
+                let d = &devices[*i as usize];
+                text.is_empty()
+                    || [&d.device_sn, &d.device_model, &d.sub_merchant_shortname]
+                        .iter()
+                        .any(|f| f.as_deref().is_some_and(|v| v.to_lowercase().contains(&text)))
+            })
+            .collect();
+        prop_assert_eq!(run(&index, &q).order, want);
     }
 
     #[test]

@@ -129,7 +129,9 @@ async fn csv_export(
         let range = (k - 1) * CHUNK_ROWS..(k * CHUNK_ROWS).min(rows.len());
         let devices = index.devices();
         Ok(Bytes::from(csv_rows(
-            rows[range].iter().map(|i| &devices[*i as usize]),
+            rows[range]
+                .iter()
+                .map(|i| devices.get(*i as usize).fields()),
             false,
         )?))
     });

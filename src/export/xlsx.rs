@@ -48,7 +48,7 @@ pub fn xlsx_bytes(
         sheet.set_column_width(col as u16, field.width())?;
     }
     for (r, i) in out.order.iter().enumerate() {
-        let d = &devices[*i as usize];
+        let d = devices.get(*i as usize);
         for (c, value) in d.fields().iter().enumerate() {
             if let Some(v) = value {
                 // Strings stay strings: nothing in a cell is evaluated.

@@ -4,6 +4,7 @@
 //! as one removed and one added). A snapshot that is not complete records no `removed` events:
 //! a device it lacks may simply have been missed.
 
+use crate::device_list::{DeviceList, DeviceListBuilder, DeviceRef};
 use crate::model::{Device, Field};
 use std::collections::HashMap;
 
@@ -25,13 +26,12 @@ pub struct Change {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key<'a> {
     Serial(&'a str),
-    Content(&'a Device),
+    Content(DeviceRef<'a>),
 }
 
-fn key(d: &Device) -> Key<'_> {
+fn key(d: DeviceRef<'_>) -> Key<'_> {
     match d
-        .device_sn
-        .as_deref()
+        .get(Field::DeviceSn)
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
@@ -43,27 +43,33 @@ fn key(d: &Device) -> Key<'_> {
 /// The events that turn `before` into `after`. `complete`: whether `after` is a complete
 /// snapshot (else no `removed` events). Order: removed, then added and changed, each in the
 /// order of the snapshot they come from.
-pub fn diff(before: &[Device], after: &[Device], complete: bool) -> Vec<Change> {
+pub fn diff(before: &DeviceList, after: &DeviceList, complete: bool) -> Vec<Change> {
     // Devices of `before` by key; devices without a serial may repeat, so keep a count.
-    let mut old: HashMap<Key, (usize, &Device)> = HashMap::with_capacity(before.len());
-    for d in before {
+    let mut old: HashMap<Key, (usize, DeviceRef)> = HashMap::with_capacity(before.len());
+    for d in before.iter() {
         old.entry(key(d)).or_insert((0, d)).0 += 1;
     }
     let mut changes = Vec::new();
     let mut added = Vec::new();
-    for d in after {
+    for d in after.iter() {
         match old.get_mut(&key(d)) {
             Some((n, was)) if *n > 0 => {
                 *n -= 1;
+                // Equal value ids would need the same list; compare the texts.
+                let (a, b) = (was.fields(), d.fields());
+                if a == b {
+                    continue;
+                }
+                let device = d.to_device();
                 for f in Field::ALL {
-                    let (a, b) = (f.of(was), f.of(d));
+                    let (a, b) = (a[f.index()], b[f.index()]);
                     if a != b {
                         changes.push(Change {
                             kind: ChangeKind::Changed,
                             field: Some(f),
                             old_value: a.map(str::to_string),
                             new_value: b.map(str::to_string),
-                            device: d.clone(),
+                            device: device.clone(),
                         });
                     }
                 }
@@ -73,14 +79,14 @@ pub fn diff(before: &[Device], after: &[Device], complete: bool) -> Vec<Change> 
                 field: None,
                 old_value: None,
                 new_value: None,
-                device: d.clone(),
+                device: d.to_device(),
             }),
         }
     }
     let mut out = Vec::with_capacity(changes.len() + added.len());
     if complete {
         // What is left of `before`, in its order.
-        for d in before {
+        for d in before.iter() {
             if let Some((n, _)) = old.get_mut(&key(d)) {
                 if *n > 0 {
                     *n -= 1;
@@ -89,7 +95,7 @@ pub fn diff(before: &[Device], after: &[Device], complete: bool) -> Vec<Change> 
                         field: None,
                         old_value: None,
                         new_value: None,
-                        device: d.clone(),
+                        device: d.to_device(),
                     });
                 }
             }
@@ -101,29 +107,44 @@ pub fn diff(before: &[Device], after: &[Device], complete: bool) -> Vec<Change> 
 }
 
 /// `before` with `changes` applied: `diff(a, b, true)` applied to `a` holds the devices of `b`
-/// (the property tests check it; order aside).
-pub fn apply(before: &[Device], changes: &[Change]) -> Vec<Device> {
-    let mut devices: Vec<Device> = before.to_vec();
+/// (the property tests check it; order aside). One pass over `before`: removed devices left
+/// out, changed ones rewritten, added ones at the end.
+pub fn apply(before: &DeviceList, changes: &[Change]) -> DeviceList {
+    let mut removed: HashMap<[Option<&str>; 16], usize> = HashMap::new();
+    // Per serial, as sent: the fields to set, in order.
+    let mut changed: HashMap<Option<&str>, Vec<(Field, Option<&str>)>> = HashMap::new();
     for c in changes {
-        match c.kind {
-            ChangeKind::Added => devices.push(c.device.clone()),
-            ChangeKind::Removed => {
-                if let Some(i) = devices.iter().position(|d| *d == c.device) {
-                    devices.swap_remove(i);
-                }
-            }
-            ChangeKind::Changed => {
-                let sn = c.device.device_sn.as_deref();
-                if let (Some(i), Some(f)) = (
-                    devices.iter().position(|d| d.device_sn.as_deref() == sn),
-                    c.field,
-                ) {
-                    set(&mut devices[i], f, c.new_value.clone());
-                }
-            }
+        match (c.kind, c.field) {
+            (ChangeKind::Removed, _) => *removed.entry(c.device.fields()).or_default() += 1,
+            (ChangeKind::Changed, Some(f)) => changed
+                .entry(c.device.device_sn.as_deref())
+                .or_default()
+                .push((f, c.new_value.as_deref())),
+            _ => {}
         }
     }
-    devices
+    let mut out = DeviceListBuilder::with_capacity(before.len());
+    for d in before.iter() {
+        if let Some(n) = removed.get_mut(&d.fields()).filter(|n| **n > 0) {
+            *n -= 1;
+            continue;
+        }
+        // The first device with the serial takes the changes.
+        match changed.remove(&d.get(Field::DeviceSn)) {
+            Some(sets) => {
+                let mut device = d.to_device();
+                for (f, v) in sets {
+                    set(&mut device, f, v.map(str::to_string));
+                }
+                out.push(&device);
+            }
+            None => out.push_ref(d),
+        }
+    }
+    for c in changes.iter().filter(|c| c.kind == ChangeKind::Added) {
+        out.push(&c.device);
+    }
+    out.build()
 }
 
 fn set(d: &mut Device, f: Field, v: Option<String>) {
@@ -166,7 +187,7 @@ mod tests {
         let mut b2 = dev(Some("B"), "m2");
         b2.sub_mchid = Some("1900000002".into());
         let after = vec![b2.clone(), dev(Some("C"), "m1"), dev(None, "x")];
-        let d = diff(&before, &after, true);
+        let d = diff(&before.into(), &after.clone().into(), true);
         let summary: Vec<(ChangeKind, Option<&str>, Option<Field>)> = d
             .iter()
             .map(|c| (c.kind, c.device.device_sn.as_deref(), c.field))
@@ -187,7 +208,7 @@ mod tests {
         );
         assert_eq!(d[3].old_value, None, "absent before");
         assert!(
-            diff(&after, &after, true).is_empty(),
+            diff(&after.clone().into(), &after.into(), true).is_empty(),
             "the same list: nothing"
         );
     }
@@ -196,7 +217,7 @@ mod tests {
     fn devices_without_a_serial_are_matched_by_content() {
         let before = vec![dev(None, "x"), dev(None, "x"), dev(Some(" "), "y")];
         let after = vec![dev(None, "x"), dev(Some(" "), "z")];
-        let d = diff(&before, &after, true);
+        let d = diff(&before.into(), &after.into(), true);
         let kinds: Vec<ChangeKind> = d.iter().map(|c| c.kind).collect();
         assert_eq!(
             kinds,
@@ -209,7 +230,7 @@ mod tests {
     fn an_incomplete_snapshot_records_no_removals() {
         let before = vec![dev(Some("A"), "m"), dev(Some("B"), "m")];
         let after = vec![dev(Some("B"), "m2"), dev(Some("C"), "m")];
-        let d = diff(&before, &after, false);
+        let d = diff(&before.into(), &after.into(), false);
         assert!(d.iter().all(|c| c.kind != ChangeKind::Removed));
         assert_eq!(d.len(), 2, "{d:?}");
     }

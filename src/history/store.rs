@@ -6,7 +6,8 @@
 use super::diff::{apply, diff, Change};
 use crate::changes::{ChangeEvent, ChangeKind, ChangesQuery, SyncSummary};
 use crate::db::{Database, Sql};
-use crate::model::{Device, Field};
+use crate::device_list::DeviceList;
+use crate::model::Field;
 use crate::sync::snapshot::{Snapshot, SnapshotStore, FORMAT};
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -22,7 +23,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The list as the history knows it: the last complete snapshot, with what incomplete syncs
 /// since then added and changed (they remove nothing).
-type Baseline = Option<Arc<Vec<Device>>>;
+type Baseline = Option<Arc<DeviceList>>;
 
 pub struct HistoryStore {
     db: Database,
@@ -128,7 +129,7 @@ impl HistoryStore {
                     None
                 }
             });
-            let baseline = baseline.and_then(|b| serde_json::from_slice::<Vec<Device>>(&b).ok());
+            let baseline = baseline.and_then(|b| serde_json::from_slice::<DeviceList>(&b).ok());
             (snapshot, baseline)
         })
         .await

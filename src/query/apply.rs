@@ -5,7 +5,8 @@
 
 use super::{DeviceQuery, Facet, FacetValue, Filter, GroupBy, GroupCount, SortDir, NONE_VALUE};
 use crate::codes::Table;
-use crate::model::{Device, Field};
+use crate::device_list::{DeviceList, DeviceRef};
+use crate::model::Field;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -22,24 +23,33 @@ struct Column {
 }
 
 impl Column {
-    fn build(devices: &[Device], filter: Filter) -> Column {
+    fn build(devices: &DeviceList, filter: Filter) -> Column {
         let field = filter.field();
+        // The column's id of each of the list's value ids (`u32::MAX`: not met yet). Values
+        // that differ only by spaces around them are one filter value.
+        let mut by_list_id = vec![u32::MAX; devices.value_ids()];
         let mut by_value: HashMap<&str, u32> = HashMap::new();
         let mut values: Vec<String> = Vec::new();
         let mut labels: Vec<String> = Vec::new();
-        let ids = devices
-            .iter()
-            .map(|d| {
-                let v = d
-                    .get(field)
+        let ids = (0..devices.len())
+            .map(|i| {
+                let list_id = devices.value_id(i, field);
+                let known = by_list_id[list_id as usize];
+                if known != u32::MAX {
+                    return known;
+                }
+                let v = devices
+                    .value_of(list_id)
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .unwrap_or(NONE_VALUE);
-                *by_value.entry(v).or_insert_with(|| {
+                let id = *by_value.entry(v).or_insert_with(|| {
                     values.push(v.to_string());
-                    labels.push(label(filter, v, d));
+                    labels.push(label(filter, v, devices.get(i)));
                     (values.len() - 1) as u32
-                })
+                });
+                by_list_id[list_id as usize] = id;
+                id
             })
             .collect();
         Column {
@@ -58,7 +68,7 @@ impl Column {
 }
 
 /// The label shown for a filter value, from the first device that has it.
-fn label(filter: Filter, value: &str, d: &Device) -> String {
+fn label(filter: Filter, value: &str, d: DeviceRef) -> String {
     if value == NONE_VALUE {
         return match filter {
             Filter::SubMchid => "Merchant's own devices".into(),
@@ -66,18 +76,18 @@ fn label(filter: Filter, value: &str, d: &Device) -> String {
         };
     }
     match filter {
-        Filter::SubMchid => match d.sub_merchant_shortname.as_deref() {
+        Filter::SubMchid => match d.get(Field::SubMerchantShortname) {
             Some(name) if !name.trim().is_empty() => name.to_string(),
             _ => value.to_string(),
         },
         Filter::Category => Table::Category
-            .display_name(Some(value), d.device_category.as_deref())
+            .display_name(Some(value), d.get(Field::DeviceCategory))
             .unwrap_or_default(),
         Filter::Class => Table::Class
-            .display_name(Some(value), d.device_class.as_deref())
+            .display_name(Some(value), d.get(Field::DeviceClass))
             .unwrap_or_default(),
         Filter::Scene => Table::Scene
-            .display_name(Some(value), d.app_scene.as_deref())
+            .display_name(Some(value), d.get(Field::AppScene))
             .unwrap_or_default(),
         Filter::Os => value.to_string(),
         Filter::Status => match value {
@@ -109,23 +119,92 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// A value a sort places among the absent ones: missing, empty or blank.
-fn sort_value(d: &Device, field: Field) -> Option<&str> {
-    d.get(field).filter(|v| !v.trim().is_empty())
+/// The fields the search box looks in (docs/query.md, "Search").
+pub const SEARCHED: [Field; 5] = [
+    Field::DeviceSn,
+    Field::CameraSn,
+    Field::DeviceModel,
+    Field::MerchantShortname,
+    Field::SubMerchantShortname,
+];
+
+/// The searched fields' values, lower-cased, each distinct value once, one after another
+/// (separated by `\u{1}`, so a match never spans two values).
+struct SearchText {
+    text: String,
+    /// Where each value starts in `text`, and its id in the device list.
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl SearchText {
+    fn build(devices: &DeviceList) -> SearchText {
+        let mut used = vec![false; devices.value_ids()];
+        for i in 0..devices.len() {
+            for f in SEARCHED {
+                used[devices.value_id(i, f) as usize] = true;
+            }
+        }
+        let mut out = SearchText {
+            text: String::new(),
+            starts: Vec::new(),
+            ids: Vec::new(),
+        };
+        // Id 0 is "absent": nothing to find there.
+        for id in (1..used.len() as u32).filter(|id| used[*id as usize]) {
+            out.starts.push(out.text.len() as u32);
+            out.ids.push(id);
+            out.text
+                .push_str(&devices.value_of(id).unwrap_or_default().to_lowercase());
+            out.text.push('\u{1}');
+        }
+        out.text.shrink_to_fit();
+        out
+    }
+
+    /// Per device-list value id: whether the value contains `needle` (lower-cased already).
+    fn hits(&self, needle: &str, value_ids: usize) -> Vec<bool> {
+        let mut hit = vec![false; value_ids];
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let text = self.text.as_bytes();
+        let (mut at, mut k) = (0usize, 0usize);
+        while let Some(found) = finder.find(&text[at..]) {
+            let pos = (at + found) as u32;
+            // The value holding the match (matches come in order: walk forward).
+            while k + 1 < self.starts.len() && self.starts[k + 1] <= pos {
+                k += 1;
+            }
+            hit[self.ids[k] as usize] = true;
+            // On to the next value: one match is enough.
+            match self.starts.get(k + 1) {
+                Some(next) => at = *next as usize,
+                None => break,
+            }
+        }
+        hit
+    }
+}
+
+/// The order of one field's values.
+struct Ranks {
+    /// Per device, its value's rank (equal values, equal ranks; absent or blank: `u32::MAX`).
+    ranks: Vec<u32>,
+    /// How many distinct ranks there are (all below this).
+    distinct: u32,
 }
 
 /// Everything a query needs from one snapshot, built once.
 pub struct SnapshotIndex {
-    devices: Arc<Vec<Device>>,
+    devices: Arc<DeviceList>,
     columns: Vec<Column>,
-    /// Per field: the rank of each device's value (equal values, equal ranks; absent: `u32::MAX`).
-    ranks: Vec<OnceLock<Vec<u32>>>,
-    /// Lower-cased search text per device, built on the first search.
-    haystack: OnceLock<Vec<Box<str>>>,
+    /// Per field: the rank of each device's value, built on the first sort by it.
+    ranks: Vec<OnceLock<Ranks>>,
+    /// Built on the first search.
+    search: OnceLock<SearchText>,
 }
 
 impl SnapshotIndex {
-    pub fn build(devices: Arc<Vec<Device>>) -> Self {
+    pub fn build(devices: Arc<DeviceList>) -> Self {
         let columns = Filter::ALL
             .iter()
             .map(|f| Column::build(&devices, *f))
@@ -134,60 +213,84 @@ impl SnapshotIndex {
             devices,
             columns,
             ranks: Field::ALL.iter().map(|_| OnceLock::new()).collect(),
-            haystack: OnceLock::new(),
+            search: OnceLock::new(),
         }
     }
 
-    pub fn devices(&self) -> &[Device] {
+    pub fn devices(&self) -> &DeviceList {
         &self.devices
+    }
+
+    /// Bytes held on the heap by the index (not the list), as built so far.
+    pub fn heap_bytes(&self) -> usize {
+        let columns: usize = self
+            .columns
+            .iter()
+            .map(|c| {
+                c.ids.capacity() * 4
+                    + c.values
+                        .iter()
+                        .chain(&c.labels)
+                        .map(String::capacity)
+                        .sum::<usize>()
+            })
+            .sum();
+        let ranks: usize = self
+            .ranks
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|r| r.ranks.capacity() * 4)
+            .sum();
+        let search = self
+            .search
+            .get()
+            .map(|s| s.text.capacity() + (s.starts.capacity() + s.ids.capacity()) * 4)
+            .unwrap_or(0);
+        columns + ranks + search
     }
 
     fn column(&self, filter: Filter) -> &Column {
         &self.columns[filter as usize]
     }
 
-    fn ranks(&self, field: Field) -> &[u32] {
+    /// Ranks by value: the distinct values are sorted (not the devices), then each device
+    /// takes its value's rank.
+    fn ranks(&self, field: Field) -> &Ranks {
         self.ranks[field.index()].get_or_init(|| {
-            let name = field;
-            let value = |i: u32| sort_value(&self.devices[i as usize], name).unwrap_or_default();
-            let mut order: Vec<u32> = (0..self.devices.len() as u32)
-                .filter(|i| sort_value(&self.devices[*i as usize], name).is_some())
-                .collect();
-            order.sort_by(|a, b| compare_values(value(*a), value(*b)));
-            // Equal values are adjacent in `order` (the order is total): one rank each run.
-            let mut ranks = vec![u32::MAX; self.devices.len()];
-            let mut rank = 0u32;
-            for (k, i) in order.iter().enumerate() {
-                if k > 0 && value(order[k - 1]) != value(*i) {
-                    rank += 1;
-                }
-                ranks[*i as usize] = rank;
+            let d = &self.devices;
+            let mut used = vec![false; d.value_ids()];
+            for i in 0..d.len() {
+                used[d.value_id(i, field) as usize] = true;
             }
-            ranks
+            let text = |id: u32| d.value_of(id).unwrap_or_default();
+            let mut ids: Vec<u32> = (1..used.len() as u32)
+                .filter(|id| used[*id as usize] && !text(*id).trim().is_empty())
+                .collect();
+            // Distinct ids hold distinct texts, and only identical texts compare equal.
+            ids.sort_unstable_by(|a, b| compare_values(text(*a), text(*b)));
+            let mut rank_of = vec![u32::MAX; used.len()];
+            for (rank, id) in ids.iter().enumerate() {
+                rank_of[*id as usize] = rank as u32;
+            }
+            Ranks {
+                ranks: (0..d.len())
+                    .map(|i| rank_of[d.value_id(i, field) as usize])
+                    .collect(),
+                distinct: ids.len() as u32,
+            }
         })
     }
 
-    fn haystack(&self) -> &[Box<str>] {
-        self.haystack.get_or_init(|| {
-            self.devices
-                .iter()
-                .map(|d| {
-                    [
-                        &d.device_sn,
-                        &d.camera_sn,
-                        &d.device_model,
-                        &d.merchant_shortname,
-                        &d.sub_merchant_shortname,
-                    ]
-                    .iter()
-                    .filter_map(|f| f.as_deref())
-                    .collect::<Vec<_>>()
-                    .join("\u{1}")
-                    .to_lowercase()
-                    .into_boxed_str()
-                })
-                .collect()
-        })
+    /// Per device, whether one of its searched fields contains `needle` (lower-cased).
+    fn matches(&self, needle: &str) -> Vec<bool> {
+        let d = &self.devices;
+        let hit = self
+            .search
+            .get_or_init(|| SearchText::build(d))
+            .hits(needle, d.value_ids());
+        (0..d.len())
+            .map(|i| SEARCHED.iter().any(|f| hit[d.value_id(i, *f) as usize]))
+            .collect()
     }
 }
 
@@ -240,7 +343,7 @@ pub fn run(index: &SnapshotIndex, query: &DeviceQuery) -> QueryOutput {
         })
         .collect();
     let needle = query.q.trim().to_lowercase();
-    let haystack = (!needle.is_empty()).then(|| index.haystack());
+    let found = (!needle.is_empty()).then(|| index.matches(&needle));
 
     let all_filters: u8 = (1 << Filter::ALL.len()) - 1;
     let mut facet_counts: Vec<Vec<usize>> = index
@@ -250,10 +353,8 @@ pub fn run(index: &SnapshotIndex, query: &DeviceQuery) -> QueryOutput {
         .collect();
     let mut matched: Vec<u32> = Vec::with_capacity(n);
     for i in 0..n {
-        if let Some(h) = haystack {
-            if !h[i].contains(needle.as_str()) {
-                continue;
-            }
+        if found.as_ref().is_some_and(|f| !f[i]) {
+            continue;
         }
         let mut passed: u8 = 0;
         for (k, sel) in selected.iter().enumerate() {
@@ -295,26 +396,27 @@ pub fn run(index: &SnapshotIndex, query: &DeviceQuery) -> QueryOutput {
     };
     let sort_ranks = query.sort.map(|field| index.ranks(field));
     if group_col.is_some() || sort_ranks.is_some() {
-        let key = |i: u32| -> u64 {
-            let g = group_col
-                .map(|c| group_rank[c.ids[i as usize] as usize] as u64)
-                .unwrap_or(0);
-            let s = match sort_ranks {
+        // Each row's key: its group's rank, then its value's rank (absent values last in both
+        // directions), then its place in the API's order (so equal keys keep that order), packed
+        // into one integer so a plain unstable sort of integers does it.
+        let groups = group_rank.len().max(1) as u64;
+        let values = sort_ranks.map(|r| r.distinct as u64 + 1).unwrap_or(1);
+        let value_key = |i: u32| -> u64 {
+            match sort_ranks {
                 None => 0,
-                Some(r) => {
-                    let r = r[i as usize];
-                    // Absent values last in both directions.
-                    match (r, query.dir) {
-                        (u32::MAX, _) => u32::MAX as u64,
-                        (r, SortDir::Asc) => r as u64,
-                        (r, SortDir::Desc) => (u32::MAX - 1 - r) as u64,
-                    }
-                }
-            };
-            (g << 32) | s
+                Some(r) => match (r.ranks[i as usize], query.dir) {
+                    (u32::MAX, _) => r.distinct as u64,
+                    (v, SortDir::Asc) => v as u64,
+                    (v, SortDir::Desc) => (r.distinct - 1 - v) as u64,
+                },
+            }
         };
-        // Stable: equal keys keep the API's order.
-        matched.sort_by_cached_key(|i| key(*i));
+        let group_key = |i: u32| -> u64 {
+            group_col
+                .map(|c| group_rank[c.ids[i as usize] as usize] as u64)
+                .unwrap_or(0)
+        };
+        sort_rows(&mut matched, n, groups, values, group_key, value_key);
     }
 
     let (groups, row_groups) = match (query.group, group_col) {
@@ -345,6 +447,41 @@ pub fn run(index: &SnapshotIndex, query: &DeviceQuery) -> QueryOutput {
         facets,
         groups,
         row_groups,
+    }
+}
+
+/// Orders `rows` (indexes below `n`) by group key (below `groups`), then value key (below
+/// `values`), then index. The three fit one `u64` unless the list is huge (then a slower
+/// sort of tuples does the same).
+fn sort_rows(
+    rows: &mut [u32],
+    n: usize,
+    groups: u64,
+    values: u64,
+    group_key: impl Fn(u32) -> u64,
+    value_key: impl Fn(u32) -> u64,
+) {
+    let bits = |n: u64| 64 - n.saturating_sub(1).leading_zeros();
+    let (row_bits, value_bits) = (bits(n as u64), bits(values));
+    if row_bits + value_bits + bits(groups) > 64 {
+        rows.sort_by_cached_key(|i| (group_key(*i), value_key(*i), *i));
+        return;
+    }
+    let mut keys: Vec<u64> = rows
+        .iter()
+        .map(|i| {
+            // A shift by 64 (no bits left for the group) is of a key that is 0.
+            group_key(*i)
+                .checked_shl(value_bits + row_bits)
+                .unwrap_or(0)
+                | (value_key(*i) << row_bits)
+                | *i as u64
+        })
+        .collect();
+    keys.sort_unstable();
+    let row_mask = (1u64 << row_bits) - 1;
+    for (row, k) in rows.iter_mut().zip(keys) {
+        *row = (k & row_mask) as u32;
     }
 }
 
@@ -469,13 +606,14 @@ pub fn search_sub_merchants(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Device;
     use crate::simulator::dataset::{generate, DatasetSpec};
 
     fn index(n: usize) -> SnapshotIndex {
-        SnapshotIndex::build(Arc::new(generate(&DatasetSpec {
+        SnapshotIndex::build(Arc::new(DeviceList::from(generate(&DatasetSpec {
             devices: n,
             ..Default::default()
-        })))
+        }))))
     }
 
     fn q(s: &str) -> DeviceQuery {
@@ -521,7 +659,7 @@ mod tests {
     #[test]
     fn each_filter_alone_and_combined_matches_the_naive_answer() {
         let idx = index(3_000);
-        let d = idx.devices();
+        let d = &idx.devices().to_vec();
         let sub = d.iter().find_map(|d| d.sub_mchid.clone()).unwrap();
         for s in [
             format!("sub_mchid={sub}"),
@@ -555,7 +693,7 @@ mod tests {
         let android = os.values.iter().find(|v| v.value == "ANDROID").unwrap();
         assert_eq!(
             android.count,
-            naive(idx.devices(), &q("os=ANDROID&status=ACTIVATED")).len()
+            naive(&idx.devices().to_vec(), &q("os=ANDROID&status=ACTIVATED")).len()
         );
         let linux = os.values.iter().find(|v| v.value == "LINUX").unwrap();
         assert_eq!(linux.count, out.total());
@@ -627,7 +765,7 @@ mod tests {
     #[test]
     fn sorting_is_stable_numeric_aware_and_puts_absent_values_last() {
         let idx = index(2_000);
-        let d = idx.devices();
+        let d = &idx.devices().to_vec();
         for dir in ["asc", "desc"] {
             let out = run(&idx, &q(&format!("sort=activation_time&dir={dir}")));
             let times: Vec<Option<&str>> = out
@@ -681,6 +819,36 @@ mod tests {
     }
 
     #[test]
+    fn packed_sort_keys_order_as_the_tuples_do_at_every_width() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for (n, groups, values) in [
+            (1usize, 1u64, 1u64),
+            (2, 1, 2),
+            (1_000, 3, 17),
+            (5_000, 1, 4_001),
+            (4_096, 64, 4_097),
+            // 20 + 22 + 23 bits: more than 64, the tuple sort.
+            (1 << 20, 1 << 22, 1 << 23),
+        ] {
+            let g: Vec<u64> = (0..n).map(|_| rng.gen_range(0..groups)).collect();
+            let v: Vec<u64> = (0..n).map(|_| rng.gen_range(0..values)).collect();
+            let mut rows: Vec<u32> = (0..n as u32).filter(|i| i % 3 != 1).collect();
+            let mut want = rows.clone();
+            want.sort_by_key(|i| (g[*i as usize], v[*i as usize], *i));
+            sort_rows(
+                &mut rows,
+                n,
+                groups,
+                values,
+                |i| g[i as usize],
+                |i| v[i as usize],
+            );
+            assert_eq!(rows, want, "n {n}, groups {groups}, values {values}");
+        }
+    }
+
+    #[test]
     fn mixed_digits_and_text_sort_in_one_total_order() {
         let models = [
             Some("5510R"),
@@ -704,12 +872,16 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let idx = SnapshotIndex::build(Arc::new(devices));
+        let idx = SnapshotIndex::build(Arc::new(DeviceList::from(devices)));
         let sorted = |dir: &str| -> Vec<Option<String>> {
             run(&idx, &q(&format!("sort=device_model&dir={dir}")))
                 .order
                 .iter()
-                .map(|i| idx.devices()[*i as usize].device_model.clone())
+                .map(|i| {
+                    idx.devices()
+                        .value(*i as usize, Field::DeviceModel)
+                        .map(str::to_string)
+                })
                 .collect()
         };
         let s = |v: &[Option<&str>]| -> Vec<Option<String>> {
@@ -790,7 +962,7 @@ mod tests {
     #[test]
     fn sub_merchant_search_finds_by_id_prefix_or_name() {
         let idx = index(3_000);
-        let d = idx.devices();
+        let d = &idx.devices().to_vec();
         let some = d
             .iter()
             .find(|d| {

@@ -18,7 +18,8 @@
 
 use super::budget::RequestBudget;
 use super::error::SyncError;
-use crate::model::{Device, DevicePage};
+use crate::device_list::{DeviceList, DeviceListBuilder, DeviceRef};
+use crate::model::{DevicePage, Field, Links};
 use crate::wechatpay::client::WxPayClient;
 use crate::wechatpay::error::ApiCode;
 use futures::{StreamExt, TryStreamExt};
@@ -112,8 +113,29 @@ impl Progress {
     }
 }
 
+/// A page as a sync keeps it: what paging needs, and its devices interned (a page of
+/// `Device`s takes some 550 bytes a device; this, ~150).
+#[derive(Debug)]
+pub struct Page {
+    pub offset: Option<u64>,
+    pub total_count: Option<u64>,
+    pub links: Option<Links>,
+    pub devices: DeviceList,
+}
+
+impl From<&DevicePage> for Page {
+    fn from(p: &DevicePage) -> Self {
+        Page {
+            offset: p.offset,
+            total_count: p.total_count,
+            links: p.links.clone(),
+            devices: p.data.iter().collect(),
+        }
+    }
+}
+
 /// Pages fetched recently, by offset, so a sync retried after a failure does not fetch them again.
-pub type PageCache = moka::future::Cache<u64, Arc<DevicePage>>;
+pub type PageCache = moka::future::Cache<u64, Arc<Page>>;
 
 pub fn page_cache(ttl: Duration) -> PageCache {
     moka::future::Cache::builder()
@@ -125,7 +147,7 @@ pub fn page_cache(ttl: Duration) -> PageCache {
 /// What a sync brings back.
 #[derive(Debug)]
 pub struct Fetched {
-    pub devices: Vec<Device>,
+    pub devices: DeviceList,
     /// `total_count` as the first page of the pass kept reported it.
     pub total_count: Option<u64>,
     pub received: usize,
@@ -152,15 +174,24 @@ pub struct Fetcher<'a> {
 
 /// One reading of the whole list.
 struct Pass {
-    pages: Vec<Arc<DevicePage>>,
+    pages: Vec<Arc<Page>>,
     /// `total_count` on page 0.
     first_total: Option<u64>,
 }
 
+/// What a pass read, counted.
+struct Tally {
+    /// Devices kept (each once).
+    kept: usize,
+    received: usize,
+    duplicates: usize,
+    /// Per device read, in order: kept or not.
+    keep: Vec<bool>,
+}
+
 /// A device's identity for de-duplication: its serial, unless it has none (absent or blank).
-fn serial(d: &Device) -> Option<&str> {
-    d.device_sn
-        .as_deref()
+fn serial(d: DeviceRef<'_>) -> Option<&str> {
+    d.get(Field::DeviceSn)
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
@@ -172,7 +203,7 @@ impl Pass {
         if let Some(t) = self
             .pages
             .last()
-            .filter(|p| p.data.is_empty())
+            .filter(|p| p.devices.is_empty())
             .and_then(|p| p.total_count)
         {
             return t;
@@ -180,24 +211,44 @@ impl Pass {
         self.pages
             .iter()
             .rev()
-            .find(|p| !p.data.is_empty())
-            .map(|p| p.offset.unwrap_or(0) + p.data.len() as u64)
+            .find(|p| !p.devices.is_empty())
+            .map(|p| p.offset.unwrap_or(0) + p.devices.len() as u64)
             .unwrap_or(0)
     }
 
-    /// The devices read, each once (devices without a serial are all kept), and how many
-    /// were read twice.
-    fn devices(&self) -> (Vec<Device>, usize, usize) {
-        let received: usize = self.pages.iter().map(|p| p.data.len()).sum();
+    /// Which devices read to keep: each once (devices without a serial are all kept), in
+    /// the order read.
+    fn tally(&self) -> Tally {
+        let received: usize = self.pages.iter().map(|p| p.devices.len()).sum();
         let mut seen = HashSet::with_capacity(received);
-        let mut devices = Vec::with_capacity(received);
-        for d in self.pages.iter().flat_map(|p| &p.data) {
-            if serial(d).is_none_or(|sn| seen.insert(sn.to_string())) {
-                devices.push(d.clone());
+        let keep: Vec<bool> = self
+            .pages
+            .iter()
+            .flat_map(|p| p.devices.iter())
+            .map(|d| serial(d).is_none_or(|sn| seen.insert(sn)))
+            .collect();
+        let kept = keep.iter().filter(|k| **k).count();
+        Tally {
+            kept,
+            duplicates: received - kept,
+            received,
+            keep,
+        }
+    }
+
+    /// The devices kept, as one list. Each page is dropped once its devices are in (the
+    /// sync's page cache is emptied first), so the list and the pages are never both whole.
+    fn into_devices(self, keep: &[bool]) -> DeviceList {
+        let mut devices = DeviceListBuilder::for_lists(self.pages.iter().map(|p| &p.devices));
+        let mut keep = keep.iter();
+        for page in self.pages {
+            for d in page.devices.iter() {
+                if keep.next().copied().unwrap_or(true) {
+                    devices.push_ref(d);
+                }
             }
         }
-        let duplicates = received - devices.len();
-        (devices, received, duplicates)
+        devices.build()
     }
 
     /// Whether this pass read exactly the list as it was at its end (module comment).
@@ -210,7 +261,7 @@ impl Pass {
             // shrank under the pass.
             && self.pages[..self.pages.len().saturating_sub(1)]
                 .iter()
-                .all(|p| p.data.len() as u64 == PAGE_SIZE)
+                .all(|p| p.devices.len() as u64 == PAGE_SIZE)
     }
 }
 
@@ -221,32 +272,36 @@ impl Fetcher<'_> {
         let first_pass_requests = self.progress.requests.load(Ordering::Relaxed);
         let mut attempt = 0;
         loop {
-            let (devices, received, duplicates) = pass.devices();
-            let complete = pass.adds_up(devices.len(), duplicates);
+            let tally = pass.tally();
+            let complete = pass.adds_up(tally.kept, tally.duplicates);
             if complete || attempt >= self.config.repair_passes {
                 if !complete {
                     tracing::warn!(
-                        devices = devices.len(),
+                        devices = tally.kept,
                         expected = pass.end(),
                         passes = attempt + 1,
                         "the list kept changing during the sync: kept the last pass, marked incomplete"
                     );
                 }
+                let (expected, total_count) = (pass.end(), pass.first_total);
+                // This pass is the sync's result: its pages are of no use to a retry now.
+                self.pages.invalidate_all();
+                self.pages.run_pending_tasks().await;
                 return Ok(Fetched {
-                    expected: pass.end(),
-                    total_count: pass.first_total,
-                    received,
-                    duplicates,
+                    expected,
+                    total_count,
+                    received: tally.received,
+                    duplicates: tally.duplicates,
                     complete,
-                    devices,
+                    devices: pass.into_devices(&tally.keep),
                     repair_requests: self.progress.requests.load(Ordering::Relaxed)
                         - first_pass_requests,
                 });
             }
             attempt += 1;
             tracing::info!(
-                devices = devices.len(),
-                duplicates,
+                devices = tally.kept,
+                duplicates = tally.duplicates,
                 expected = pass.end(),
                 first_total = pass.first_total,
                 attempt,
@@ -274,8 +329,8 @@ impl Fetcher<'_> {
                     retry_in_secs: None,
                 });
             }
-            if pages[0].data.len() as u64 == PAGE_SIZE && count > 1 {
-                let rest: Vec<Arc<DevicePage>> = futures::stream::iter(1..count)
+            if pages[0].devices.len() as u64 == PAGE_SIZE && count > 1 {
+                let rest: Vec<Arc<Page>> = futures::stream::iter(1..count)
                     .map(|i| self.page(i * PAGE_SIZE, cached))
                     .buffered(self.config.concurrency.max(1))
                     .try_collect()
@@ -290,18 +345,18 @@ impl Fetcher<'_> {
             let mut window = 1u64;
             while pages
                 .last()
-                .is_some_and(|p| p.data.len() as u64 == PAGE_SIZE)
+                .is_some_and(|p| p.devices.len() as u64 == PAGE_SIZE)
             {
                 let next = pages.len() as u64;
                 self.add_to_plan(window);
-                let batch: Vec<Arc<DevicePage>> = futures::stream::iter(next..next + window)
+                let batch: Vec<Arc<Page>> = futures::stream::iter(next..next + window)
                     .map(|i| self.page(i * PAGE_SIZE, cached))
                     .buffered(window as usize)
                     .try_collect()
                     .await?;
                 let short = batch
                     .iter()
-                    .position(|p| (p.data.len() as u64) < PAGE_SIZE)
+                    .position(|p| (p.devices.len() as u64) < PAGE_SIZE)
                     .map(|i| i + 1)
                     .unwrap_or(batch.len());
                 pages.extend(batch.into_iter().take(short));
@@ -312,7 +367,7 @@ impl Fetcher<'_> {
         // page ends the list only when the answer says so (`links.next` empty, or the total
         // reached); otherwise ask for the next one.
         while let Some(last) = pages.last() {
-            let len = last.data.len() as u64;
+            let len = last.devices.len() as u64;
             let end = last.offset.unwrap_or(0) + len;
             let says_last = match (&last.links, first_total) {
                 (Some(links), _) if links.next.is_some() => !links.has_next(),
@@ -335,7 +390,7 @@ impl Fetcher<'_> {
     }
 
     /// One page, from the cache or from the API with retries, within this sync's quota.
-    async fn page(&self, offset: u64, cached: bool) -> Result<Arc<DevicePage>, SyncError> {
+    async fn page(&self, offset: u64, cached: bool) -> Result<Arc<Page>, SyncError> {
         if cached {
             if let Some(p) = self.pages.get(&offset).await {
                 self.progress.pages_done.fetch_add(1, Ordering::Relaxed);
@@ -358,10 +413,10 @@ impl Fetcher<'_> {
                 Ok(mut page) => {
                     // The client checked that an offset given is the one asked for.
                     page.offset = Some(offset);
-                    let page = Arc::new(page);
                     if let Some(observe) = &self.config.observer {
                         (observe.0)(offset, &page);
                     }
+                    let page = Arc::new(Page::from(&page));
                     self.pages.insert(offset, page.clone()).await;
                     self.progress.pages_done.fetch_add(1, Ordering::Relaxed);
                     return Ok(page);
@@ -399,6 +454,7 @@ pub fn backoff(config: &FetchConfig, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Device;
 
     #[test]
     fn time_left_is_the_pace_so_far() {
@@ -429,8 +485,8 @@ mod tests {
         assert!(many.len() > 1, "jitter varies");
     }
 
-    fn page(offset: u64, sns: &[&str], total: Option<u64>) -> Arc<DevicePage> {
-        Arc::new(DevicePage {
+    fn page(offset: u64, sns: &[&str], total: Option<u64>) -> Arc<Page> {
+        Arc::new(Page::from(&DevicePage {
             data: sns
                 .iter()
                 .map(|s| Device {
@@ -442,14 +498,14 @@ mod tests {
             limit: Some(PAGE_SIZE),
             total_count: total,
             links: None,
-        })
+        }))
     }
 
     #[test]
     fn a_pass_adds_up_only_when_count_size_and_pages_agree() {
         let full: Vec<String> = (0..100).map(|i| format!("A{i}")).collect();
         let full: Vec<&str> = full.iter().map(String::as_str).collect();
-        let pass = |pages: Vec<Arc<DevicePage>>, total| Pass {
+        let pass = |pages: Vec<Arc<Page>>, total| Pass {
             pages,
             first_total: total,
         };
@@ -457,31 +513,36 @@ mod tests {
             vec![page(0, &full, Some(102)), page(100, &["B", "C"], None)],
             Some(102),
         );
-        let (d, _, dup) = ok.devices();
-        assert!(ok.adds_up(d.len(), dup));
+        let t = ok.tally();
+        let (d, dup) = (t.kept, t.duplicates);
+        assert!(ok.adds_up(d, dup));
         // The size changed between the first page and the last.
         let grew = pass(
             vec![page(0, &full, Some(101)), page(100, &["B", "C"], None)],
             Some(101),
         );
-        let (d, _, dup) = grew.devices();
-        assert!(!grew.adds_up(d.len(), dup));
+        let t = grew.tally();
+        let (d, dup) = (t.kept, t.duplicates);
+        assert!(!grew.adds_up(d, dup));
         // A device read twice.
         let twice = pass(
             vec![page(0, &full, Some(102)), page(100, &["A99", "C"], None)],
             Some(102),
         );
-        let (d, _, dup) = twice.devices();
+        let t = twice.tally();
+        let (d, dup) = (t.kept, t.duplicates);
         assert_eq!(dup, 1);
-        assert!(!twice.adds_up(d.len(), dup));
+        assert!(!twice.adds_up(d, dup));
         // Devices without a serial are each a device.
         let blank = pass(vec![page(0, &["", "", "X"], Some(3))], Some(3));
-        let (d, _, dup) = blank.devices();
-        assert_eq!((d.len(), dup), (3, 0));
-        assert!(blank.adds_up(d.len(), dup));
+        let t = blank.tally();
+        let (d, dup) = (t.kept, t.duplicates);
+        assert_eq!((d, dup), (3, 0));
+        assert!(blank.adds_up(d, dup));
         // A short page in the middle.
         let short = pass(vec![page(0, &["A"], None), page(100, &["B"], None)], None);
-        let (d, _, dup) = short.devices();
-        assert!(!short.adds_up(d.len(), dup));
+        let t = short.tally();
+        let (d, dup) = (t.kept, t.duplicates);
+        assert!(!short.adds_up(d, dup));
     }
 }

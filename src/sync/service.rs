@@ -21,7 +21,8 @@ use super::limiter::RateLimiter;
 use super::quota::{FileLedger, LedgerStore, NoLedger, QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{FileStore, NoStore, Snapshot, SnapshotStore, FORMAT};
 use crate::clock::unix_now;
-use crate::model::Device;
+use crate::device_list::DeviceList;
+use crate::model::Field;
 use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -128,11 +129,23 @@ pub struct SyncService {
     progress: Progress,
     state: Mutex<State>,
     /// The devices a first sync has fetched so far, rebuilt at most once a second.
-    partial: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+    partial: Mutex<Option<PartialList>>,
 }
 
 /// How often the partial list of a first sync is rebuilt from its pages.
 const PARTIAL_EVERY: Duration = Duration::from_secs(1);
+
+/// The devices a first sync has fetched so far, as last built.
+struct PartialList {
+    at: Instant,
+    /// How long the last build took.
+    took: Duration,
+    /// Pages it was built from.
+    pages: usize,
+    /// A caller is building the next one.
+    building: bool,
+    snapshot: Arc<Snapshot>,
+}
 
 /// `source` as a file name.
 fn slug(source: &str) -> String {
@@ -350,36 +363,80 @@ impl SyncService {
     }
 
     /// While there is no snapshot yet: the devices the running sync has fetched so far (its
-    /// pages, in order, each device once), marked incomplete, rebuilt at most once a second.
-    /// Starts the sync if none runs. Empty before the first page.
-    pub fn partial(self: &Arc<Self>) -> Arc<Snapshot> {
+    /// pages, in order, each device once), marked incomplete. Rebuilt at most once a second,
+    /// and at most a fifth of the time (a million devices take most of a second to intern),
+    /// by one caller at a time, off the async threads; the others are answered with the list
+    /// built last. It never shrinks (the sync empties its pages as it ends). Starts the sync if
+    /// none runs. Empty before the first page.
+    pub async fn partial(self: &Arc<Self>) -> Arc<Snapshot> {
         if !self.progress_running() {
             self.refresh_in_background();
         }
-        let mut kept = self.partial.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, snapshot)) = kept.as_ref() {
-            if at.elapsed() < PARTIAL_EVERY {
-                return snapshot.clone();
+        let pages_before = {
+            let mut kept = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+            match kept.as_mut() {
+                Some(k) if k.building || k.at.elapsed() < PARTIAL_EVERY.max(k.took * 5) => {
+                    return k.snapshot.clone()
+                }
+                Some(k) => {
+                    k.building = true;
+                    k.pages
+                }
+                None => {
+                    *kept = Some(PartialList {
+                        at: Instant::now(),
+                        took: Duration::ZERO,
+                        pages: 0,
+                        building: true,
+                        snapshot: Arc::new(self.partial_snapshot(DeviceList::default(), None)),
+                    });
+                    0
+                }
             }
-        }
-        let mut pages: Vec<(u64, Arc<crate::model::DevicePage>)> = self
+        };
+        let mut pages: Vec<(u64, Arc<super::fetch::Page>)> = self
             .pages
             .iter()
             .map(|(offset, page)| (*offset, page))
             .collect();
-        pages.sort_by_key(|(offset, _)| *offset);
-        let mut seen = std::collections::HashSet::new();
-        let devices: Vec<Device> = pages
-            .iter()
-            .flat_map(|(_, page)| page.data.iter())
-            .filter(|d| match d.device_sn.as_deref() {
-                Some(sn) => seen.insert(sn.to_string()),
-                None => true,
+        let started = Instant::now();
+        let built = if pages.len() > pages_before {
+            let n = pages.len();
+            tokio::task::spawn_blocking(move || {
+                pages.sort_by_key(|(offset, _)| *offset);
+                let mut seen = std::collections::HashSet::new();
+                let devices: DeviceList = pages
+                    .iter()
+                    .flat_map(|(_, page)| page.devices.iter())
+                    .filter(|d| match d.get(Field::DeviceSn) {
+                        Some(sn) => seen.insert(sn),
+                        None => true,
+                    })
+                    .collect();
+                (n, devices, pages.first().and_then(|(_, p)| p.total_count))
             })
-            .cloned()
-            .collect();
-        let total_count = pages.first().and_then(|(_, p)| p.total_count);
-        let snapshot = Arc::new(Snapshot {
+            .await
+            .ok()
+        } else {
+            None
+        };
+        let mut kept = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(k) = kept.as_mut() else {
+            // The sync ended meanwhile (`serve` dropped the partial list).
+            return Arc::new(self.partial_snapshot(DeviceList::default(), None));
+        };
+        k.building = false;
+        k.at = Instant::now();
+        if let Some((n, devices, total_count)) = built {
+            k.took = started.elapsed();
+            k.pages = n;
+            k.snapshot = Arc::new(self.partial_snapshot(devices, total_count));
+        }
+        k.snapshot.clone()
+    }
+
+    fn partial_snapshot(&self, devices: DeviceList, total_count: Option<u64>) -> Snapshot {
+        Snapshot {
             format: FORMAT,
             source: self.source.clone(),
             synced_at: unix_now(),
@@ -392,9 +449,7 @@ impl SyncService {
             expected: total_count,
             repair_requests: 0,
             devices: Arc::new(devices),
-        });
-        *kept = Some((Instant::now(), snapshot.clone()));
-        snapshot
+        }
     }
 
     /// No snapshot yet, and a first sync running with more than a couple of pages still to

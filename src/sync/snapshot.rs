@@ -2,7 +2,7 @@
 //! one is written to the data directory (atomically) and loaded at start, so a restarted
 //! dashboard serves data at once.
 
-use crate::model::Device;
+use crate::device_list::DeviceList;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -37,7 +37,8 @@ pub struct Snapshot {
     /// Requests spent reading the list again because it changed during the sync.
     #[serde(default)]
     pub repair_requests: u64,
-    pub devices: Arc<Vec<Device>>,
+    /// Interned (src/device_list.rs); saved as a list of devices.
+    pub devices: Arc<DeviceList>,
 }
 
 fn yes() -> bool {
@@ -186,13 +187,13 @@ mod tests {
             complete: true,
             expected: Some(3),
             repair_requests: 0,
-            devices: Arc::new(vec![
-                Device {
+            devices: Arc::new(DeviceList::from(vec![
+                crate::model::Device {
                     device_sn: Some("A".into()),
                     ..Default::default()
                 };
                 2
-            ]),
+            ])),
         }
     }
 

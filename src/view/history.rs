@@ -8,6 +8,7 @@ use crate::error::AppError;
 use crate::format::ChinaTime;
 use crate::history::store::HistoryStore;
 use crate::i18n::Lang;
+use crate::model::Field;
 use std::sync::Arc;
 
 /// Days the chart shows when the URL does not choose a range.
@@ -103,8 +104,8 @@ impl AppState {
         let device = snapshot.as_ref().and_then(|s| {
             s.devices
                 .iter()
-                .find(|d| d.device_sn.as_deref().map(str::trim) == Some(sn))
-                .cloned()
+                .find(|d| d.get(Field::DeviceSn).map(str::trim) == Some(sn))
+                .map(|d| d.to_device())
         });
         Ok(DeviceHistory {
             device_sn: sn.to_string(),

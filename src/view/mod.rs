@@ -216,7 +216,7 @@ mod server {
             let (snapshot, partial) = match tokio::time::timeout(wait, self.sync.snapshot()).await {
                 Ok(Ok(view)) => (view.snapshot, false),
                 Ok(Err(e)) => return Err(unavailable(&e, lang)),
-                Err(_) if first == FirstSync::Partial => (self.sync.partial(), true),
+                Err(_) if first == FirstSync::Partial => (self.sync.partial().await, true),
                 Err(_) => {
                     let s = self.sync.status();
                     return Err(AppError::Unavailable {
@@ -459,7 +459,7 @@ mod server {
         let devices = index.devices();
         let rows = out.order[range.clone()]
             .iter()
-            .map(|i| devices[*i as usize].clone())
+            .map(|i| devices.get(*i as usize).to_device())
             .collect();
         let mut page_groups: Vec<GroupCount> = Vec::new();
         let mut row_groups = Vec::new();
