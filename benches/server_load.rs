@@ -149,9 +149,9 @@ fn main() {
             if Instant::now() >= next_view {
                 next_view += Duration::from_secs(1);
                 let t = Instant::now();
+                // Uncompressed, to read it (this client does not decode brotli).
                 let r = http
                     .get(format!("{base}/?group=class"))
-                    .header("accept-encoding", "br")
                     .send()
                     .await
                     .unwrap();

@@ -8,16 +8,18 @@ use crate::model::Device;
 use crate::query::{Facet, Filter, GroupBy, GroupCount};
 use crate::status::SyncStatus;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One page of the grid: the visible rows and the counts that describe the whole view.
-/// The browser never receives more than this page of the list.
+/// The browser never receives more than this page of the list. Its lists are shared (`Arc`):
+/// a page's components each hold the view, and a clone must not copy 50 rows and six facets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeviceView {
-    pub rows: Vec<Device>,
+    pub rows: Arc<Vec<Device>>,
     /// For a grouped view, each row's group: an index into `page_groups`.
     pub row_groups: Vec<u32>,
     /// The groups present on this page, each with its count across all pages.
-    pub page_groups: Vec<GroupCount>,
+    pub page_groups: Arc<Vec<GroupCount>>,
     /// Groups in the whole view.
     pub group_count: usize,
     /// Devices in the view (all pages).
@@ -27,14 +29,14 @@ pub struct DeviceView {
     /// The page shown (clamped to the last page) and its size.
     pub page: u32,
     pub per_page: u32,
-    pub facets: Vec<Facet>,
+    pub facets: Arc<Vec<Facet>>,
     /// Parameters that were ignored, as sentences.
     pub notices: Vec<String>,
     pub status: SyncStatus,
     /// Sign-in is required (the page offers "Sign out").
     pub auth_enabled: bool,
     /// The summary chart: the view's devices counted by `chart_by`, most first.
-    pub chart: Vec<GroupCount>,
+    pub chart: Arc<Vec<GroupCount>>,
     pub chart_by: GroupBy,
     /// Shown while the first sync runs: the devices fetched so far (not the whole list).
     #[serde(default)]
@@ -88,7 +90,6 @@ mod server {
     use crate::sync::error::SyncError;
     use crate::sync::service::SyncService;
     use crate::sync::snapshot::Snapshot;
-    use std::sync::Arc;
     use std::time::Duration;
     use tokio::sync::Mutex;
 
@@ -433,14 +434,15 @@ mod server {
                 _ => return,
             };
         };
-        for facet in &mut view.facets {
+        for facet in Arc::make_mut(&mut view.facets) {
             for v in &mut facet.values {
                 label(facet.filter, &v.value, &mut v.label);
             }
         }
         // The chart counts by the grouping when there is one, so page groups share its filter.
         let by = view.chart_by.filter();
-        for g in view.chart.iter_mut().chain(view.page_groups.iter_mut()) {
+        let groups = Arc::make_mut(&mut view.page_groups);
+        for g in Arc::make_mut(&mut view.chart).iter_mut().chain(groups) {
             label(by, &g.value, &mut g.label);
         }
     }
@@ -474,19 +476,19 @@ mod server {
             }
         }
         DeviceView {
-            rows,
+            rows: Arc::new(rows),
             row_groups,
-            page_groups,
+            page_groups: Arc::new(page_groups),
             group_count: out.groups.len(),
             total: out.total(),
             unfiltered,
             page,
             per_page: query.per_page,
-            facets: out.facets.clone(),
+            facets: Arc::new(out.facets.clone()),
             notices: notices.iter().map(ToString::to_string).collect(),
             status,
             auth_enabled: false,
-            chart: apply::counts_by(index, &out.order, chart_by.filter()),
+            chart: Arc::new(apply::counts_by(index, &out.order, chart_by.filter())),
             chart_by,
             partial: None,
         }
@@ -500,19 +502,19 @@ mod tests {
 
     fn view(total: usize, page: u32, per_page: u32, rows: usize) -> DeviceView {
         DeviceView {
-            rows: vec![Device::default(); rows],
+            rows: vec![Device::default(); rows].into(),
             row_groups: vec![],
-            page_groups: vec![],
+            page_groups: vec![].into(),
             group_count: 0,
             total,
             unfiltered: total,
             page,
             per_page,
-            facets: vec![],
+            facets: vec![].into(),
             notices: vec![],
             status: SyncStatus::default(),
             auth_enabled: false,
-            chart: vec![],
+            chart: vec![].into(),
             chart_by: GroupBy::Category,
             partial: None,
         }
