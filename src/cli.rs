@@ -100,8 +100,8 @@ pub struct SimulateArgs {
     /// Port on 127.0.0.1.
     #[arg(long, default_value_t = 8090)]
     pub port: u16,
-    /// Devices in the simulated list (up to 200,000).
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
+    /// Devices in the simulated list (up to 1,000,000: a million-device sync takes some 500 s at the rate limit).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub devices: u32,
     /// Directory of the key files; created with fresh keys if absent.
     #[arg(long, default_value = "./sim-keys")]

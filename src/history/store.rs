@@ -8,7 +8,7 @@ use crate::changes::{ChangeEvent, ChangeKind, ChangesQuery, SyncSummary};
 use crate::db::{Database, Sql};
 use crate::device_list::DeviceList;
 use crate::model::Field;
-use crate::sync::snapshot::{Snapshot, SnapshotStore, FORMAT};
+use crate::sync::snapshot::{pack, unpack, Snapshot, SnapshotStore, FORMAT};
 use futures::future::BoxFuture;
 use futures::Stream;
 use sqlx::any::AnyRow;
@@ -121,7 +121,7 @@ impl HistoryStore {
             }
         }
         let (snapshot, baseline) = tokio::task::spawn_blocking(move || {
-            let snapshot = served.and_then(|b| match serde_json::from_slice::<Snapshot>(&b) {
+            let snapshot = served.and_then(|b| match unpack::<Snapshot>(&b) {
                 Ok(s) if s.format == FORMAT => Some(s),
                 Ok(_) => None,
                 Err(e) => {
@@ -129,7 +129,7 @@ impl HistoryStore {
                     None
                 }
             });
-            let baseline = baseline.and_then(|b| serde_json::from_slice::<DeviceList>(&b).ok());
+            let baseline = baseline.and_then(|b| unpack::<DeviceList>(&b).ok());
             (snapshot, baseline)
         })
         .await
@@ -178,7 +178,7 @@ impl HistoryStore {
                 .ok()
                 .flatten()?;
         let snapshot = Arc::new(snapshot);
-        let body = serde_json::to_vec(&*snapshot).ok()?;
+        let body = pack(&*snapshot).ok()?;
         let mut tx = self.db.pool().begin().await.ok()?;
         put_snapshot(
             &mut tx,
@@ -231,11 +231,11 @@ impl HistoryStore {
                     (changes, next)
                 }
             };
-            let body = serde_json::to_vec(&*snap).map_err(|e| e.to_string())?;
+            let body = pack(&*snap)?;
             let next_body = if snap.complete {
                 None
             } else {
-                Some(serde_json::to_vec(&*next).map_err(|e| e.to_string())?)
+                Some(pack(&*next)?)
             };
             Ok::<_, String>((changes, next, body, next_body))
         })

@@ -9,7 +9,6 @@ use crate::sync::service::SyncService;
 use crate::sync::snapshot::{Snapshot, SnapshotStore, FORMAT};
 use futures::future::BoxFuture;
 use redis::aio::ConnectionManager;
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,17 +63,17 @@ impl SharedSnapshot {
 
     /// Stores `snapshot` as a new version and makes it current, unless a holder with a higher
     /// fencing token already did. Returns the version.
-    pub async fn publish(&self, snapshot: &Snapshot, fence: u64) -> Result<u64, String> {
+    pub async fn publish(&self, snapshot: Arc<Snapshot>, fence: u64) -> Result<u64, String> {
         let redis_err = super::failed("snapshot");
-        let json = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
+        // Compressed as it is written: the JSON is never whole in memory (~400 MB at a
+        // million devices).
         let packed = tokio::task::spawn_blocking(move || {
             let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-            z.write_all(&json)?;
-            z.finish()
+            serde_json::to_writer(&mut z, &*snapshot).map_err(|e| e.to_string())?;
+            z.finish().map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())??;
         let mut conn = self.conn.clone();
         let version: u64 = redis::cmd("INCR")
             .arg(format!("{}:version", self.prefix))
@@ -164,11 +163,11 @@ impl SharedSnapshot {
             packed.extend(chunk.ok_or_else(|| format!("version {version} is gone"))?);
         }
         tokio::task::spawn_blocking(move || {
-            let mut json = Vec::new();
-            flate2::read::DeflateDecoder::new(&packed[..])
-                .read_to_end(&mut json)
-                .map_err(|e| e.to_string())?;
-            let s: Snapshot = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+            let reader = std::io::BufReader::with_capacity(
+                1 << 16,
+                flate2::read::DeflateDecoder::new(&packed[..]),
+            );
+            let s: Snapshot = serde_json::from_reader(reader).map_err(|e| e.to_string())?;
             if s.format != FORMAT {
                 return Err(format!("a snapshot of format {}", s.format));
             }
@@ -215,7 +214,7 @@ impl SnapshotStore for ReplicatedStore {
         Box::pin(async move {
             self.database.save(snapshot.clone(), fence).await?;
             self.shared
-                .publish(&snapshot, fence.unwrap_or(0))
+                .publish(snapshot, fence.unwrap_or(0))
                 .await
                 .map(|_| ())
         })
