@@ -116,14 +116,6 @@ impl DeviceListBuilder {
         self.cells.push(cells);
     }
 
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
-    }
-
     pub fn build(self) -> DeviceList {
         DeviceList {
             strings: Strings {
@@ -178,6 +170,17 @@ impl DeviceList {
         self.strings.get(id)
     }
 
+    /// Per value id: whether one of `fields` holds it in some device.
+    pub fn used_ids(&self, fields: &[Field]) -> Vec<bool> {
+        let mut used = vec![false; self.value_ids()];
+        for cells in &self.cells {
+            for f in fields {
+                used[cells[f.index()] as usize] = true;
+            }
+        }
+        used
+    }
+
     /// How many distinct values the list holds, plus one (ids are below this).
     pub fn value_ids(&self) -> usize {
         self.strings.ends.len()
@@ -227,17 +230,6 @@ impl<'a> FromIterator<&'a Device> for DeviceList {
     }
 }
 
-impl FromIterator<Device> for DeviceList {
-    fn from_iter<I: IntoIterator<Item = Device>>(devices: I) -> Self {
-        let devices = devices.into_iter();
-        let mut b = DeviceListBuilder::with_capacity(devices.size_hint().0);
-        for d in devices {
-            b.push(&d);
-        }
-        b.build()
-    }
-}
-
 impl std::fmt::Debug for DeviceList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DeviceList({} devices)", self.len())
@@ -260,13 +252,16 @@ pub struct DeviceRef<'a> {
 }
 
 impl<'a> DeviceRef<'a> {
-    /// Its position in the list.
-    pub fn index(&self) -> usize {
-        self.i
-    }
-
     pub fn get(&self, field: Field) -> Option<&'a str> {
         self.list.value(self.i, field)
+    }
+
+    /// Its identity from one reading of the list to the next: its serial, trimmed, unless it
+    /// has none (absent or blank). The sync keeps each serial once; the history matches by it.
+    pub fn serial(&self) -> Option<&'a str> {
+        self.get(Field::DeviceSn)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     /// All 16 fields in the documentation's order.

@@ -30,11 +30,7 @@ enum Key<'a> {
 }
 
 fn key(d: DeviceRef<'_>) -> Key<'_> {
-    match d
-        .get(Field::DeviceSn)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    match d.serial() {
         Some(sn) => Key::Serial(sn),
         None => Key::Content(d),
     }

@@ -139,12 +139,7 @@ struct SearchText {
 
 impl SearchText {
     fn build(devices: &DeviceList) -> SearchText {
-        let mut used = vec![false; devices.value_ids()];
-        for i in 0..devices.len() {
-            for f in SEARCHED {
-                used[devices.value_id(i, f) as usize] = true;
-            }
-        }
+        let used = devices.used_ids(&SEARCHED);
         let mut out = SearchText {
             text: String::new(),
             starts: Vec::new(),
@@ -258,10 +253,7 @@ impl SnapshotIndex {
     fn ranks(&self, field: Field) -> &Ranks {
         self.ranks[field.index()].get_or_init(|| {
             let d = &self.devices;
-            let mut used = vec![false; d.value_ids()];
-            for i in 0..d.len() {
-                used[d.value_id(i, field) as usize] = true;
-            }
+            let used = d.used_ids(&[field]);
             let text = |id: u32| d.value_of(id).unwrap_or_default();
             let mut ids: Vec<u32> = (1..used.len() as u32)
                 .filter(|id| used[*id as usize] && !text(*id).trim().is_empty())

@@ -18,8 +18,8 @@
 
 use super::budget::RequestBudget;
 use super::error::SyncError;
-use crate::device_list::{DeviceList, DeviceListBuilder, DeviceRef};
-use crate::model::{DevicePage, Field, Links};
+use crate::device_list::{DeviceList, DeviceListBuilder};
+use crate::model::{DevicePage, Links};
 use crate::wechatpay::client::WxPayClient;
 use crate::wechatpay::error::ApiCode;
 use futures::{StreamExt, TryStreamExt};
@@ -189,13 +189,6 @@ struct Tally {
     keep: Vec<bool>,
 }
 
-/// A device's identity for de-duplication: its serial, unless it has none (absent or blank).
-fn serial(d: DeviceRef<'_>) -> Option<&str> {
-    d.get(Field::DeviceSn)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
 impl Pass {
     /// The list's size when the last page was read: the total an empty last page reports, or
     /// where the last page with devices ends.
@@ -225,7 +218,7 @@ impl Pass {
             .pages
             .iter()
             .flat_map(|p| p.devices.iter())
-            .map(|d| serial(d).is_none_or(|sn| seen.insert(sn)))
+            .map(|d| d.serial().is_none_or(|sn| seen.insert(sn)))
             .collect();
         let kept = keep.iter().filter(|k| **k).count();
         Tally {

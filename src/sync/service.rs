@@ -22,7 +22,6 @@ use super::quota::{FileLedger, LedgerStore, NoLedger, QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{FileStore, NoStore, Snapshot, SnapshotStore, FORMAT};
 use crate::clock::unix_now;
 use crate::device_list::DeviceList;
-use crate::model::Field;
 use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -408,10 +407,7 @@ impl SyncService {
                 let devices: DeviceList = pages
                     .iter()
                     .flat_map(|(_, page)| page.devices.iter())
-                    .filter(|d| match d.get(Field::DeviceSn) {
-                        Some(sn) => seen.insert(sn),
-                        None => true,
-                    })
+                    .filter(|d| d.serial().is_none_or(|sn| seen.insert(sn)))
                     .collect();
                 (n, devices, pages.first().and_then(|(_, p)| p.total_count))
             })

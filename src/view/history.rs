@@ -8,7 +8,6 @@ use crate::error::AppError;
 use crate::format::ChinaTime;
 use crate::history::store::HistoryStore;
 use crate::i18n::Lang;
-use crate::model::Field;
 use std::sync::Arc;
 
 /// Days the chart shows when the URL does not choose a range.
@@ -104,7 +103,7 @@ impl AppState {
         let device = snapshot.as_ref().and_then(|s| {
             s.devices
                 .iter()
-                .find(|d| d.get(Field::DeviceSn).map(str::trim) == Some(sn))
+                .find(|d| d.serial() == Some(sn))
                 .map(|d| d.to_device())
         });
         Ok(DeviceHistory {
