@@ -58,10 +58,20 @@ pub fn check_hash(hash: &str) -> Result<(), String> {
         .map_err(|e| format!("DASHBOARD_PASSWORD_HASH: not an Argon2 hash ({e}); make one with `wxpay-devices hash-password`"))
 }
 
+/// The key sessions are signed with, and the one before it (replaced by the one kept in Redis:
+/// sessions signed with it stay valid until they expire).
+#[derive(Clone, Copy)]
+struct SessionKeys {
+    current: [u8; 32],
+    previous: Option<[u8; 32]>,
+}
+
 pub struct Auth {
     /// The Argon2 PHC string; `None`: no access control.
     hash: Option<String>,
-    key: [u8; 32],
+    keys: std::sync::RwLock<SessionKeys>,
+    /// The key came from `DASHBOARD_SESSION_KEY` (never replaced by one kept in Redis).
+    configured_key: bool,
     pub session_ttl: Duration,
     pub cookie_secure: bool,
     failures: moka::sync::Cache<IpAddr, Arc<std::sync::Mutex<Vec<std::time::Instant>>>>,
@@ -71,6 +81,9 @@ pub struct Auth {
     /// With several replicas: sign-outs and sign-in attempts shared through Redis.
     shared: Option<crate::replicas::sessions::RedisSessions>,
     checks: tokio::sync::Semaphore,
+    /// Clients (by [`client_key`]) with a password check under way: one each at a time, so
+    /// one client cannot hold every check slot.
+    checking: std::sync::Mutex<std::collections::HashSet<IpAddr>>,
     checks_running: std::sync::atomic::AtomicUsize,
     checks_peak: std::sync::atomic::AtomicUsize,
 }
@@ -91,7 +104,11 @@ impl Auth {
         OsRng.fill_bytes(&mut key);
         Auth {
             hash: hash.map(|h| h.trim().to_string()).filter(|h| !h.is_empty()),
-            key,
+            keys: std::sync::RwLock::new(SessionKeys {
+                current: key,
+                previous: None,
+            }),
+            configured_key: false,
             session_ttl,
             cookie_secure,
             failures: moka::sync::Cache::builder()
@@ -104,6 +121,7 @@ impl Auth {
                 .build(),
             shared: None,
             checks: tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS),
+            checking: Default::default(),
             checks_running: Default::default(),
             checks_peak: Default::default(),
         }
@@ -119,9 +137,36 @@ impl Auth {
                 secret.len()
             ));
         }
-        use sha2::Digest;
-        self.key = Sha256::digest(secret.as_bytes()).into();
+        self.keys = std::sync::RwLock::new(SessionKeys {
+            current: derive_key(secret),
+            previous: None,
+        });
+        self.configured_key = true;
         Ok(self)
+    }
+
+    /// Whether `DASHBOARD_SESSION_KEY` gave the key.
+    pub fn has_configured_key(&self) -> bool {
+        self.configured_key
+    }
+
+    /// Signs new sessions with the key derived from `secret` (the one the replicas keep in
+    /// Redis), from now on; sessions signed with the key before stay valid. Ignored when
+    /// `DASHBOARD_SESSION_KEY` gave the key.
+    pub fn adopt_key(&self, secret: &str) {
+        if self.configured_key {
+            return;
+        }
+        let key = derive_key(secret);
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.current != key {
+            keys.previous = Some(keys.current);
+            keys.current = key;
+        }
+    }
+
+    fn keys(&self) -> SessionKeys {
+        *self.keys.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Shares sign-outs and sign-in attempts with the other replicas through Redis.
@@ -135,7 +180,7 @@ impl Auth {
     }
 
     fn sign(&self, payload: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.keys().current).expect("any key length");
         mac.update(payload.as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
@@ -163,9 +208,14 @@ impl Auth {
         };
         let expiry = expiry.parse::<i64>().ok()?;
         let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
-        mac.update(payload.as_bytes());
-        mac.verify_slice(&sig).is_ok().then_some(expiry)
+        let keys = self.keys();
+        let signed_with = |key: &[u8; 32]| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+            mac.update(payload.as_bytes());
+            mac.verify_slice(&sig).is_ok()
+        };
+        (signed_with(&keys.current) || keys.previous.as_ref().is_some_and(signed_with))
+            .then_some(expiry)
     }
 
     /// Whether `token` was signed by us, has not expired and was not signed out here.
@@ -221,10 +271,23 @@ impl Auth {
         .expect("cookie is ASCII")
     }
 
-    /// Counts an attempt from `ip` before its password is checked, so parallel guesses
-    /// cannot get past the limit; `None` (nothing counted) when the limit is reached. With
-    /// several replicas the count is shared (in Redis), or this replica's if Redis cannot be
-    /// asked.
+    /// Marks `client` (a [`client_key`]) as having a password check under way; `None` if it
+    /// has one already. The mark goes when the returned guard is dropped.
+    fn start_check(&self, client: IpAddr) -> Option<CheckUnderWay<'_>> {
+        let fresh = self
+            .checking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(client);
+        // Lazily (`then`, not `then_some`): a guard made and dropped here would take the
+        // lock again while it is held.
+        fresh.then(|| CheckUnderWay { auth: self, client })
+    }
+
+    /// Counts an attempt from `client` (a [`client_key`]) before its password is checked, so
+    /// parallel guesses cannot get past the limit; `None` (nothing counted) when the limit is
+    /// reached. With several replicas the count is shared (in Redis), or this replica's if
+    /// Redis cannot be asked.
     async fn begin_attempt(&self, ip: IpAddr) -> Option<Attempt> {
         if let Some(shared) = &self.shared {
             match shared
@@ -298,6 +361,49 @@ impl Auth {
                 .verify_password(password.as_bytes(), &h)
                 .is_ok()
         })
+    }
+}
+
+/// The signing key for a secret (`DASHBOARD_SESSION_KEY`, or the one kept in Redis).
+fn derive_key(secret: &str) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new random secret for [`Auth::adopt_key`] (64 hex digits).
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who a sign-in attempt is counted against: an IPv4 address, or an IPv6 address's /64 (one
+/// household or server usually holds a whole /64, and can use any address in it).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
+/// A password check under way for one client (see [`Auth::start_check`]).
+struct CheckUnderWay<'a> {
+    auth: &'a Auth,
+    client: IpAddr,
+}
+
+impl Drop for CheckUnderWay<'_> {
+    fn drop(&mut self) {
+        self.auth
+            .checking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.client);
     }
 }
 
@@ -436,8 +542,21 @@ pub async fn login(
     if !auth.enabled() {
         return Redirect::to(&next).into_response();
     }
-    // Behind a trusted proxy, the address it forwarded for; else the peer's.
-    let ip = client.map(|c| c.0 .0).unwrap_or(peer.ip());
+    // Behind a trusted proxy, the address it forwarded for; else the peer's. Counted per
+    // address, or per /64 for IPv6.
+    let ip = client_key(client.map(|c| c.0 .0).unwrap_or(peer.ip()));
+    // One check at a time per client, before anything is counted: a client cannot hold every
+    // check slot (and keep the others waiting), and a double submit costs no attempt.
+    let Some(_under_way) = auth.start_check(ip) else {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            login_page(lang, &next, Some(t.check_under_way)),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return r;
+    };
     let Some(attempt) = auth.begin_attempt(ip).await else {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -595,6 +714,39 @@ mod tests {
             auth.local_attempt_succeeded(other);
         }
         assert!(auth.begin_local_attempt(other));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_ipv4_per_address() {
+        let key = |s: &str| client_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        // Five guesses from five addresses of one /64: the sixth, from a sixth address, is
+        // refused (each address had its own five before).
+        let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
+        for i in 1..=MAX_FAILURES {
+            let ip: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            assert!(auth.begin_local_attempt(client_key(ip)));
+        }
+        let sixth: IpAddr = "2001:db8:1:2:dead::beef".parse().unwrap();
+        assert!(!auth.begin_local_attempt(client_key(sixth)));
+        let neighbour: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(auth.begin_local_attempt(client_key(neighbour)));
+    }
+
+    #[test]
+    fn one_password_check_at_a_time_per_client() {
+        let auth = Auth::new(Some("x".into()), Duration::from_secs(60), false);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = auth.start_check(a).expect("free");
+        assert!(auth.start_check(a).is_none(), "a second one waits its turn");
+        let b = auth.start_check("192.0.2.2".parse().unwrap());
+        assert!(b.is_some(), "another client is not held up");
+        drop(first);
+        assert!(auth.start_check(a).is_some(), "free again once done");
     }
 
     #[test]

@@ -52,11 +52,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DASHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
     /// Devices in the demo's simulated merchant (demo mode only).
-    #[arg(long, env = "DEMO_DEVICES", default_value_t = 3_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
+    #[arg(long, env = "DEMO_DEVICES", default_value_t = 3_000, value_parser = within::<u32>("DEMO_DEVICES", 0, 200_000))]
     pub demo_devices: u32,
     /// Devices the demo's merchant changes per minute: activated, added, moved to another
     /// sub-merchant or removed, so the change history has something to show (0: a still list).
-    #[arg(long, env = "DEMO_CHANGES_PER_MINUTE", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    #[arg(long, env = "DEMO_CHANGES_PER_MINUTE", default_value_t = 3, value_parser = within::<u32>("DEMO_CHANGES_PER_MINUTE", 0, 10_000))]
     pub demo_changes_per_minute: u32,
     /// Latency the demo simulator adds to each page, in milliseconds (demo mode only).
     #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 120)]
@@ -74,7 +74,7 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Days of change history kept (older events are deleted after each sync).
-    #[arg(long, env = "HISTORY_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    #[arg(long, env = "HISTORY_DAYS", default_value_t = 400, value_parser = within::<u32>("HISTORY_DAYS", 1, 36_500))]
     pub history_days: u32,
     /// How long a synced snapshot counts as fresh, in seconds (stretched to fit the daily quota).
     #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 600)]
@@ -91,7 +91,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DASHBOARD_SESSION_KEY", hide_env_values = true)]
     pub session_key: Option<String>,
     /// Hours a sign-in lasts.
-    #[arg(long, env = "DASHBOARD_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    #[arg(long, env = "DASHBOARD_SESSION_HOURS", default_value_t = 12, value_parser = within::<u64>("DASHBOARD_SESSION_HOURS", 1, 720))]
     pub session_hours: u64,
 }
 
@@ -124,4 +124,24 @@ pub struct SimulateArgs {
     /// Answer /v3/certificates with 404 RESOURCE_NOT_EXISTS (a public-key-only merchant).
     #[arg(long)]
     pub no_certificates: bool,
+}
+
+/// A whole number within `lo..=hi`; the error names the environment variable (clap's own
+/// names only the flag), so it reads as every other start-up refusal does.
+fn within<T>(
+    var: &'static str,
+    lo: u64,
+    hi: u64,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    move |s| {
+        let out_of_range = || format!("{var}: {s:?} is not a whole number from {lo} to {hi}");
+        let n: u64 = s.trim().parse().map_err(|_| out_of_range())?;
+        if !(lo..=hi).contains(&n) {
+            return Err(out_of_range());
+        }
+        T::try_from(n).map_err(|_| out_of_range())
+    }
 }

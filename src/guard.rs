@@ -78,6 +78,10 @@ pub struct AccessGuard {
     /// `None`: any `Host` (a non-loopback bind without DASHBOARD_ALLOWED_HOSTS).
     hosts: Option<Vec<HostRule>>,
     proxies: Vec<TrustedProxy>,
+    /// The scheme browsers reach the dashboard by: `https` behind a TLS proxy
+    /// (`DASHBOARD_COOKIE_SECURE`), else `http` (what the dashboard itself speaks). A trusted
+    /// proxy's `X-Forwarded-Proto` says it per request.
+    https: bool,
 }
 
 /// `host[:port]` (IPv6 in brackets), lower-cased, without a trailing dot.
@@ -130,7 +134,35 @@ impl AccessGuard {
         Ok(AccessGuard {
             hosts: (!any_host).then_some(rules),
             proxies,
+            https: false,
         })
+    }
+
+    /// Browsers reach the dashboard over HTTPS (through a TLS proxy): a write's `Origin` must
+    /// be `https://` (`DASHBOARD_COOKIE_SECURE`).
+    pub fn behind_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// The scheme of this request as the browser sent it: a trusted proxy's
+    /// `X-Forwarded-Proto`, else the configured one.
+    fn scheme(&self, peer: IpAddr, headers: &HeaderMap) -> &'static str {
+        let forwarded = self
+            .proxies
+            .iter()
+            .any(|p| p.contains(peer))
+            .then(|| headers.get("x-forwarded-proto"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        match forwarded.as_deref() {
+            Some("https") => "https",
+            Some("http") => "http",
+            _ if self.https => "https",
+            _ => "http",
+        }
     }
 
     /// Whether a request with this `Host` is for us.
@@ -170,19 +202,33 @@ impl AccessGuard {
     }
 }
 
-/// Whether `origin` (`scheme://host[:port]`) is the site `host` (the request's `Host`) serves.
-fn same_origin(origin: &str, host: &str) -> bool {
-    let Some((scheme, authority)) = origin.split_once("://") else {
+/// The port a scheme means when none is written.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) is the site the request was made to: `scheme` (as
+/// the browser used it) and `host` (its `Host`), comparing scheme, name and port (the scheme's
+/// default port where none is written, on either side).
+fn same_origin(origin: &str, scheme: &str, host: &str) -> bool {
+    let Some((origin_scheme, authority)) = origin.split_once("://") else {
         return false; // "null", or garbage
     };
-    let default = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return false,
+    let origin_scheme = origin_scheme.to_ascii_lowercase();
+    let (Some(origin_default), Some(site_default)) =
+        (default_port(&origin_scheme), default_port(scheme))
+    else {
+        return false;
     };
     match (split_host(authority), split_host(host)) {
         (Some((on, op)), Some((hn, hp))) => {
-            on == hn && (op.unwrap_or(default) == hp.unwrap_or(default) || hp.is_none())
+            origin_scheme == scheme
+                && on == hn
+                && op.unwrap_or(origin_default) == hp.unwrap_or(site_default)
         }
         _ => false,
     }
@@ -234,13 +280,17 @@ pub async fn guard(
         };
         let cross_site =
             header("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("cross-site"));
-        let foreign_origin = header("origin").filter(|o| !same_origin(o, &host));
+        let scheme = g.scheme(peer.ip(), req.headers());
+        let foreign_origin = header("origin").filter(|o| !same_origin(o, scheme, &host));
         if cross_site || foreign_origin.is_some() {
             tracing::warn!(client = %peer.ip(), origin = ?foreign_origin, path = %req.uri().path(), "refused a cross-site request");
             return refuse(match foreign_origin {
                 Some(o) => format!(
-                    "403 Forbidden: a request from another site ({:?}) may not change anything here.",
-                    o.chars().take(100).collect::<String>()
+                    "403 Forbidden: a request from another site ({:?}) may not change anything here \
+                     (this site is {scheme}://{}; behind an HTTPS proxy, set \
+                     DASHBOARD_COOKIE_SECURE=true or have the proxy send X-Forwarded-Proto).",
+                    o.chars().take(100).collect::<String>(),
+                    host.chars().take(100).collect::<String>()
                 ),
                 None => "403 Forbidden: a request from another site may not change anything here.".into(),
             });
@@ -312,14 +362,76 @@ mod tests {
 
     #[test]
     fn origins_are_compared_with_the_host() {
-        assert!(same_origin("http://localhost:3000", "localhost:3000"));
-        assert!(same_origin("https://dash.example", "dash.example"));
-        assert!(same_origin("https://dash.example", "dash.example:443"));
-        assert!(!same_origin("http://dash.example", "dash.example:443"));
-        assert!(!same_origin("null", "localhost:3000"));
-        assert!(!same_origin("http://evil.example:3000", "localhost:3000"));
-        assert!(!same_origin("http://localhost:3001", "localhost:3000"));
-        assert!(!same_origin("file://", "localhost:3000"));
+        assert!(same_origin(
+            "http://localhost:3000",
+            "http",
+            "localhost:3000"
+        ));
+        assert!(same_origin("https://dash.example", "https", "dash.example"));
+        assert!(same_origin(
+            "https://dash.example",
+            "https",
+            "dash.example:443"
+        ));
+        assert!(same_origin(
+            "https://dash.example:443",
+            "https",
+            "dash.example"
+        ));
+        assert!(same_origin("http://dash.example", "http", "dash.example"));
+        assert!(same_origin(
+            "HTTP://Dash.Example",
+            "http",
+            "dash.example:80"
+        ));
+        assert!(!same_origin(
+            "http://dash.example",
+            "https",
+            "dash.example:443"
+        ));
+        assert!(!same_origin("null", "http", "localhost:3000"));
+        assert!(!same_origin(
+            "http://evil.example:3000",
+            "http",
+            "localhost:3000"
+        ));
+        assert!(!same_origin(
+            "http://localhost:3001",
+            "http",
+            "localhost:3000"
+        ));
+        assert!(!same_origin("file://", "http", "localhost:3000"));
+        // `Host` without a port is the scheme's default: not any port, not another scheme
+        // (these two were accepted before).
+        assert!(!same_origin(
+            "http://dash.example:8080",
+            "http",
+            "dash.example"
+        ));
+        assert!(!same_origin(
+            "https://dash.example:8443",
+            "https",
+            "dash.example"
+        ));
+        assert!(!same_origin("http://dash.example", "https", "dash.example"));
+        assert!(!same_origin("https://dash.example", "http", "dash.example"));
+    }
+
+    #[test]
+    fn the_scheme_is_the_configured_one_or_a_trusted_proxys() {
+        let g =
+            AccessGuard::new("0.0.0.0:8080".parse().unwrap(), &[], &["10.0.0.1".into()]).unwrap();
+        let mut h = HeaderMap::new();
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        assert_eq!(g.scheme(proxy, &h), "http");
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(g.scheme(proxy, &h), "https");
+        assert_eq!(g.scheme(stranger, &h), "http", "only a trusted proxy says");
+        let g = g.behind_https(true);
+        assert_eq!(g.scheme(stranger, &HeaderMap::new()), "https");
+        h.insert("x-forwarded-proto", "http".parse().unwrap());
+        assert_eq!(g.scheme(proxy, &h), "http");
     }
 
     #[test]

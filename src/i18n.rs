@@ -388,6 +388,23 @@ impl Lang {
     }
 
     /// An XLSX asked for more rows than a sheet holds.
+    /// A device XLSX of more rows than a sheet holds.
+    pub fn xlsx_too_many_devices(self, rows: usize) -> String {
+        let n = crate::format::thousands(rows);
+        match self {
+            Lang::Zh => format!("此视图有 {n} 台设备，超过 Excel 工作表的上限（1,048,575 行）：请筛选缩小范围，或导出 CSV。"),
+            Lang::En => format!("This view has {n} devices, more than an Excel sheet holds (1,048,575 rows): filter it, or export CSV."),
+        }
+    }
+
+    /// Every export slot is taken: try again in `secs` seconds.
+    pub fn exports_busy(self, secs: u64) -> String {
+        match self {
+            Lang::Zh => format!("正在生成的导出文件已达上限，请约 {secs} 秒后再试。"),
+            Lang::En => format!("As many exports as the server writes at once are being written: try again in about {secs} seconds."),
+        }
+    }
+
     pub fn xlsx_too_many(self, rows: u64) -> String {
         let n = crate::format::thousands(rows as usize);
         match self {
@@ -552,6 +569,7 @@ pub struct Texts {
     pub wrong_password: &'static str,
     pub too_many_attempts: &'static str,
     pub checks_busy: &'static str,
+    pub check_under_way: &'static str,
     pub history_off: &'static str,
     pub history_off_advice: &'static str,
     pub bad_address: &'static str,
@@ -591,6 +609,8 @@ pub struct Texts {
     pub last_sync_changes: &'static str,
     pub sheet_changes: &'static str,
     pub shared_state_lost: &'static str,
+    /// The last sync is served but was not saved (the detail follows).
+    pub save_failed: &'static str,
     /// The XLSX export's sheets and its "View" sheet.
     pub sheet_devices: &'static str,
     pub sheet_view: &'static str,
@@ -681,6 +701,7 @@ pub const ZH: Texts = Texts {
     wrong_password: "密码错误。",
     too_many_attempts: "失败次数过多：请 15 分钟后再试。",
     checks_busy: "服务器正忙于校验密码：请稍后再试。",
+    check_under_way: "来自您地址的一次登录正在校验中：请稍候再试。",
     history_off: "未保存变更记录。",
     history_off_advice: "变更记录保存在数据库中（DATABASE_URL）；请检查服务器配置。",
     bad_address: "地址中的参数无效",
@@ -721,6 +742,7 @@ pub const ZH: Texts = Texts {
     sheet_changes: "变更",
     shared_state_lost:
         "无法连接 Redis：本副本继续显示最近一次的数据，在恢复连接前不会向微信支付发送请求。",
+    save_failed: "最近一次同步的数据已显示，但未能保存：其变更没有记入变更历史，其他副本也拿不到这份数据。下次同步会再试。原因：",
     sheet_devices: "设备",
     sheet_view: "视图",
     view_rows: "行数",
@@ -810,6 +832,7 @@ pub const EN: Texts = Texts {
     wrong_password: "Wrong password.",
     too_many_attempts: "Too many failed attempts: wait 15 minutes and try again.",
     checks_busy: "The server is busy checking passwords: try again in a moment.",
+    check_under_way: "A sign-in from your address is being checked: try again in a moment.",
     history_off: "No change history is kept.",
     history_off_advice: "The history lives in the database (DATABASE_URL); check the server's settings.",
     bad_address: "A parameter of the address is not valid",
@@ -849,6 +872,7 @@ pub const EN: Texts = Texts {
     last_sync_changes: "Changes in the last sync",
     sheet_changes: "Changes",
     shared_state_lost: "Redis cannot be reached: this replica shows its last data and sends no request to WeChat Pay until Redis is back.",
+    save_failed: "The last sync is shown but could not be saved: its changes are not in the history, and other replicas do not have it. The next sync tries again. Why: ",
     sheet_devices: "Devices",
     sheet_view: "View",
     view_rows: "Rows",

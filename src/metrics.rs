@@ -15,6 +15,10 @@ pub struct Metrics {
     pub retries: AtomicU64,
     pub syncs_ok: AtomicU64,
     pub syncs_failed: AtomicU64,
+    /// Versions of the shared snapshot in Redis refused as unfit (several replicas).
+    pub shared_snapshots_refused: AtomicU64,
+    /// Synced snapshots that could not be saved (the database refused or was unreachable).
+    pub snapshot_save_failures: AtomicU64,
     pub last_sync_millis: AtomicU64,
     pub snapshot_hits: AtomicU64,
     pub snapshot_misses: AtomicU64,
@@ -117,6 +121,16 @@ impl Metrics {
             "wxpay_syncs_failed_total",
             "Full syncs that failed (the last snapshot was kept).",
             self.syncs_failed.load(Ordering::Relaxed),
+        );
+        counter(
+            "wxpay_snapshot_save_failures_total",
+            "Synced snapshots that could not be saved: their changes are not in the history (a stale fencing token, or the database unreachable).",
+            self.snapshot_save_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            "wxpay_shared_snapshots_refused_total",
+            "Versions of the shared snapshot in Redis refused as unfit (too big, malformed, another merchant's): the replica kept serving its own.",
+            self.shared_snapshots_refused.load(Ordering::Relaxed),
         );
         counter(
             "wxpay_snapshot_cache_hits_total",

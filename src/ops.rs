@@ -33,7 +33,9 @@ async fn readyz(
         return (code, Json(serde_json::json!({ "ready": ready.is_some() }))).into_response();
     }
     match ready {
-        Some(s) => Json(serde_json::json!({
+        Some(s) => {
+            let save_failure = state.sync.status().save_failure;
+            Json(serde_json::json!({
             "ready": true,
             "devices": s.devices.len(),
             "complete": s.complete,
@@ -42,8 +44,14 @@ async fn readyz(
             "snapshot_age_secs": (unix_now() - s.synced_at).max(0),
             // Several replicas: without Redis this one serves its last snapshot and syncs not.
             "redis": state.replica.as_ref().map(|r| if r.reachable() { "reachable" } else { "unreachable" }),
-        }))
-        .into_response(),
+            // Several replicas: the shared snapshot in Redis was refused (this one serves its own).
+            "shared_snapshot_refused": state.replica.as_ref().and_then(|r| r.refusal()),
+            // Served, but not saved: the history misses it and other replicas do not get it.
+            "saved": save_failure.is_none(),
+            "save_error": save_failure.map(|f| f.detail),
+            }))
+            .into_response()
+        }
         None => {
             let status = state.sync.status();
             let reason = match status.last_error {
@@ -94,6 +102,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "wxpay_sync_running",
             "1 while a sync runs.",
             if s.running { 1.0 } else { 0.0 },
+        ),
+        (
+            "wxpay_snapshot_save_failing",
+            "1 while the last synced snapshot could not be saved (not in the history, not shared).",
+            if s.save_failure.is_some() { 1.0 } else { 0.0 },
         ),
         (
             "wxpay_snapshot_complete",

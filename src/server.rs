@@ -206,7 +206,10 @@ async fn persistence(
             crate::replicas::lease::TTL,
         );
         tracing::info!("several replicas: the budget, the sync lease and the snapshot are shared through Redis");
-        let sessions = crate::replicas::sessions::RedisSessions::new(conn);
+        let sessions = crate::replicas::sessions::RedisSessions::new(
+            conn,
+            &crate::replicas::merchant_key(source),
+        );
         return Ok((
             state,
             Some(Replica {
@@ -339,6 +342,28 @@ fn spawn_scheduled_refresh(sync: Arc<SyncService>, every: Duration) {
     });
 }
 
+/// Several replicas without `DASHBOARD_SESSION_KEY`: puts this replica's session key back into
+/// Redis should Redis lose it (a restart without persistence), and adopts another one found
+/// there (sessions signed with the one before stay valid). Runs until the process ends.
+async fn keep_session_key(
+    sessions: crate::replicas::sessions::RedisSessions,
+    auth: Arc<Auth>,
+    mut secret: String,
+) {
+    loop {
+        tokio::time::sleep(crate::replicas::snapshot::POLL).await;
+        match sessions.session_key(&secret).await {
+            Ok(held) if held != secret => {
+                tracing::info!("another replica's session key is in Redis: signing with it");
+                auth.adopt_key(&held);
+                secret = held;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot check the shared session key"),
+        }
+    }
+}
+
 /// Platform certificates are replaced 24 h before use: download them twice a day.
 fn spawn_certificate_refresh(client: Arc<WxPayClient>) {
     tokio::spawn(async move {
@@ -395,16 +420,35 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
         replica,
     } = build_sync(&args).await?;
     let mut shared = None;
+    let mut key_keeper = None;
     if let Some(replica) = replica {
         tokio::spawn(crate::replicas::snapshot::follow(
             replica.shared.clone(),
             sync.clone(),
             replica.url,
         ));
+        if !auth.has_configured_key() {
+            // One key for every replica, kept in Redis, so a sign-in on one holds on all.
+            let secret = replica
+                .sessions
+                .session_key(&crate::auth::random_secret())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "REDIS_URL: cannot read the replicas' session key ({e}); set \
+                         DASHBOARD_SESSION_KEY, or make Redis reachable"
+                    )
+                })?;
+            auth.adopt_key(&secret);
+            key_keeper = Some((replica.sessions.clone(), secret));
+        }
         auth = auth.with_shared(replica.sessions);
         shared = Some(replica.shared);
     }
     let auth = Arc::new(auth);
+    if let Some((sessions, secret)) = key_keeper {
+        tokio::spawn(keep_session_key(sessions, auth.clone(), secret));
+    }
     match sync.load_saved().await {
         // The demo's merchant carries on from where it was, so its history continues.
         Some(saved) => {
@@ -429,11 +473,10 @@ pub async fn run_dashboard(args: ServeArgs) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let guard = Arc::new(AccessGuard::new(
-        bound,
-        &args.allowed_hosts,
-        &args.trusted_proxies,
-    )?);
+    let guard = Arc::new(
+        AccessGuard::new(bound, &args.allowed_hosts, &args.trusted_proxies)?
+            .behind_https(args.cookie_secure),
+    );
     let app = router(
         options,
         {

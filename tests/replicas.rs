@@ -204,13 +204,31 @@ async fn a_pause_asked_by_one_replica_holds_them_all() {
     let b = budget(&redis, "m5", 50_000).await;
     b.grant("GET /x").await.unwrap();
     a.back_off();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The pause is set in Redis (in the background): wait for it, not for a time.
+    let mut c = wxpay_devices::replicas::connect(&redis.url())
+        .await
+        .unwrap();
+    let pause_left = |c: &mut redis::aio::ConnectionManager| {
+        let mut c = c.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg("wxpay:m5:pause")
+                .query_async::<i64>(&mut c)
+                .await
+                .unwrap()
+        }
+    };
     let t = Instant::now();
+    while pause_left(&mut c).await <= 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "the pause never set");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // B's grant waits it out: when it is granted, the pause is over (-2: no such key).
     b.grant("GET /x").await.unwrap();
-    assert!(
-        t.elapsed() >= Duration::from_millis(800),
-        "waited {:?}",
-        t.elapsed()
+    assert_eq!(
+        pause_left(&mut c).await,
+        -2,
+        "granted before the pause ended"
     );
 }
 
@@ -290,19 +308,24 @@ mod lease {
         let b = lease(&redis, "l1", Duration::from_secs(5)).await;
         let first = a.acquire().await.expect("free");
         assert!(first.shared && first.fence().is_some());
+        let first_fence = first.fencing;
         assert!(b.acquire().await.is_none(), "held by a");
         assert!(a.acquire().await.is_none(), "held, even by its own process");
-        drop(first);
-        // Given back at once (not after the TTL).
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let second = loop {
-            if let Some(t) = b.acquire().await {
+        // Given back: free at once, not after the TTL.
+        first.give_back().await;
+        let second = b.acquire().await.expect("given back");
+        assert!(second.fencing > first_fence);
+        // Dropped (a cancelled sync): given back in the background, well before the TTL.
+        drop(second);
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let third = loop {
+            if let Some(t) = a.acquire().await {
                 break t;
             }
-            assert!(Instant::now() < deadline, "not given back");
+            assert!(Instant::now() < deadline, "not given back when dropped");
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
-        assert!(second.fencing > 0);
+        assert!(third.fencing > first_fence + 1);
         // Another merchant's lease is its own.
         assert!(lease(&redis, "l2", Duration::from_secs(5))
             .await
@@ -347,13 +370,14 @@ mod lease {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         replica_a.join().unwrap();
-        // Held for its 2 s, then free within the TTL after the death.
+        // Held for its 2 s (a lower bound: a loaded machine only makes it longer), then freed
+        // by its expiry, not given back: B got it only once the TTL had run out since A's last
+        // renewal, which the loop above waited for.
         assert!(
             t.elapsed() >= Duration::from_millis(1_900),
             "{:?}",
             t.elapsed()
         );
-        assert!(t.elapsed() <= Duration::from_millis(2_000) + ttl + Duration::from_millis(700));
         assert!(b_token.fencing > a_fence);
     }
 
@@ -375,9 +399,8 @@ mod lease {
         tokio::time::timeout(Duration::from_secs(2), token.lost())
             .await
             .expect("told within a renewal period");
-        drop(token);
-        // Giving it back does not delete the other holder's lease.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Giving it back (done when this returns) does not delete the other holder's lease.
+        token.give_back().await;
         let held: Option<String> = redis::cmd("GET")
             .arg("wxpay:l4:lease")
             .query_async(&mut conn)
@@ -394,6 +417,7 @@ mod together {
     use common::postgres::PgServer;
     use wxpay_devices::db::Database;
     use wxpay_devices::history::store::HistoryStore;
+    use wxpay_devices::sync::snapshot::SnapshotStore;
 
     async fn replica(
         redis: &RedisServer,
@@ -440,6 +464,320 @@ mod together {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         t.elapsed()
+    }
+
+    /// A replica as the server builds it, with its own reader of the shared database (to
+    /// check what was recorded).
+    async fn replica_with_history(
+        redis_url: &str,
+        db_url: &str,
+        sim: &Simulator,
+        sim_url: &str,
+        settings: wxpay_devices::sync::service::SyncSettings,
+    ) -> (
+        Arc<SyncService>,
+        wxpay_devices::replicas::snapshot::SharedSnapshot,
+    ) {
+        let conn = wxpay_devices::replicas::connect(redis_url).await.unwrap();
+        let history = HistoryStore::new(Database::open(db_url).await.unwrap(), "merchant-h", 400);
+        history.claim(false).await.unwrap();
+        let (state, shared) = wxpay_devices::replicas::persistence(
+            &conn,
+            "merchant-h",
+            50_000,
+            Arc::new(history),
+            Duration::from_secs(5),
+        );
+        let service = sync_service(sim, sim_url, "merchant-h", settings, state);
+        tokio::spawn(wxpay_devices::replicas::snapshot::follow(
+            shared.clone(),
+            service.clone(),
+            redis_url.to_string(),
+        ));
+        (service, shared)
+    }
+
+    /// Removes the first `removed` devices, adds `added` new ones and flips the activation
+    /// status of the next `changed`: one event each.
+    fn change_list(sim: &Simulator, tag: &str, removed: usize, added: usize, changed: usize) {
+        let mut list = sim.devices().to_vec();
+        list.drain(..removed);
+        for d in list.iter_mut().take(changed) {
+            d.activation_status = Some(
+                if d.activation_status.as_deref() == Some("ACTIVATED") {
+                    "INACTIVATED"
+                } else {
+                    "ACTIVATED"
+                }
+                .into(),
+            );
+        }
+        for i in 0..added {
+            let mut d = list[list.len() - 1].clone();
+            d.device_sn = Some(format!("NEW-{tag}-{i}"));
+            list.push(d);
+        }
+        sim.set_devices(list);
+    }
+
+    /// The last sync the database recorded: (added, removed, changed, baseline).
+    async fn last_recorded(reader: &HistoryStore) -> (u64, u64, u64, bool) {
+        let s = reader.recent_syncs(1).await.unwrap().remove(0);
+        (s.added, s.removed, s.changed, s.baseline)
+    }
+
+    async fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+        let t = Instant::now();
+        while !ok() {
+            assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The history is the database's, not a replica's memory: whichever replica syncs, each
+    /// sync's events are exactly what changed since the sync recorded before it (found by
+    /// running three replicas: a replica that had only installed snapshots recorded its first
+    /// sync as a new baseline, with no events).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn each_sync_records_exactly_its_changes_whichever_replica_makes_it() {
+        let redis = RedisServer::start();
+        let pg = PgServer::start();
+        let db_url = pg.database("history_replicas").await;
+        let (sim, sim_url) = simulator(1_000, Duration::ZERO).await;
+        let settings = || wxpay_devices::sync::service::SyncSettings {
+            ttl: Duration::from_secs(3_600),
+            ..common::fast_retries()
+        };
+        let (a, _) = replica_with_history(&redis.url(), &db_url, &sim, &sim_url, settings()).await;
+        let (b, _) = replica_with_history(&redis.url(), &db_url, &sim, &sim_url, settings()).await;
+        let reader = HistoryStore::new(Database::open(&db_url).await.unwrap(), "merchant-h", 400);
+
+        // 1. A syncs: the baseline. B serves it through Redis.
+        let first = a.snapshot().await.unwrap().snapshot;
+        assert_eq!(last_recorded(&reader).await, (0, 0, 0, true));
+        wait_until("B serves A's snapshot", Duration::from_secs(10), || {
+            b.last_good()
+                .is_some_and(|s| s.synced_at == first.synced_at)
+        })
+        .await;
+
+        // 2. The list changes; B, which has never synced, makes the next sync.
+        change_list(&sim, "b", 3, 2, 4);
+        b.refresh_now().await.unwrap();
+        wait_until("B's sync", Duration::from_secs(20), || {
+            b.last_good().is_some_and(|s| s.devices.len() == 999) && !b.status().running
+        })
+        .await;
+        assert_eq!(
+            last_recorded(&reader).await,
+            (2, 3, 4, false),
+            "B's sync: exactly its changes"
+        );
+        wait_until("A serves B's snapshot", Duration::from_secs(10), || {
+            a.last_good().is_some_and(|s| s.devices.len() == 999)
+        })
+        .await;
+
+        // 3. Again, by A, whose own memory is of the first list: compared with B's.
+        change_list(&sim, "a", 1, 5, 2);
+        a.refresh_now().await.unwrap();
+        wait_until("A's second sync", Duration::from_secs(20), || {
+            a.last_good().is_some_and(|s| s.devices.len() == 1_003) && !a.status().running
+        })
+        .await;
+        assert_eq!(
+            last_recorded(&reader).await,
+            (5, 1, 2, false),
+            "A's sync: the changes since B's, not since its own"
+        );
+        let (_, total) = reader
+            .events(
+                &wxpay_devices::changes::ChangesQuery::new(),
+                wxpay_devices::clock::unix_now_ms() + 1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(total, 2 + 3 + 4 + 5 + 1 + 2, "every event once");
+        for r in [&a, &b] {
+            assert!(r.status().save_failure.is_none());
+        }
+    }
+
+    /// Redis restarted empty (no persistence) mid-run: its fencing counter starts again at 1,
+    /// below what the database has seen. The next sync must still be saved, recorded and
+    /// published, and the other replica must serve it instead of syncing itself (each replica
+    /// syncing on its own, every save refused, was what happened).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn after_redis_loses_its_data_the_next_sync_is_saved_and_shared() {
+        let redis = RedisServer::start();
+        let port = redis.port;
+        let pg = PgServer::start();
+        let db_url = pg.database("fence_replicas").await;
+        let (sim, sim_url) = simulator(1_000, Duration::ZERO).await;
+        let settings = || wxpay_devices::sync::service::SyncSettings {
+            ttl: Duration::from_secs(5),
+            daily_limit: 10_000_000,
+            manual_min_interval: Duration::ZERO,
+            failure_memory: Duration::from_millis(100),
+            ..common::fast_retries()
+        };
+        let (a, _) = replica_with_history(&redis.url(), &db_url, &sim, &sim_url, settings()).await;
+        let (b, b_shared) =
+            replica_with_history(&redis.url(), &db_url, &sim, &sim_url, settings()).await;
+        let reader = HistoryStore::new(Database::open(&db_url).await.unwrap(), "merchant-h", 400);
+        // A few syncs: the database's fencing token climbs.
+        a.snapshot().await.unwrap();
+        for _ in 0..2 {
+            let before = reader.recent_syncs(1).await.unwrap()[0].id;
+            a.refresh_now().await.unwrap();
+            let t = Instant::now();
+            while reader.recent_syncs(1).await.unwrap()[0].id == before || a.status().running {
+                assert!(t.elapsed() < Duration::from_secs(20), "sync recorded");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let fence_before = reader.highest_fence().await.unwrap();
+        assert!(fence_before >= 3, "{fence_before}");
+        let syncs_before = reader.recent_syncs(1).await.unwrap()[0].id;
+
+        // Redis loses everything.
+        drop(redis);
+        let _redis = RedisServer::start_on(port);
+        wait_until("B reaches the new Redis", Duration::from_secs(15), || {
+            b_shared.reachable()
+        })
+        .await;
+        change_list(&sim, "r", 2, 0, 0);
+        wait_until("both snapshots are due", Duration::from_secs(15), || {
+            !a.status().fresh && !b.status().fresh
+        })
+        .await;
+        sim.clear_log();
+        // Both replicas' timers ask, as the server's does every second, until B serves a
+        // snapshot synced after the restart.
+        let t = Instant::now();
+        loop {
+            a.refresh_if_due();
+            b.refresh_if_due();
+            let served =
+                |r: &Arc<SyncService>| r.last_good().is_some_and(|s| s.devices.len() == 998);
+            if served(&a) && served(&b) && !a.status().running && !b.status().running {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "both serve the new list: a {:?}, b {:?}",
+                a.status().save_failure,
+                b.status().save_failure
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(sim.log().len(), 10, "one sync, not one per replica");
+        assert!(a.status().save_failure.is_none() && b.status().save_failure.is_none());
+        let last = reader.recent_syncs(1).await.unwrap().remove(0);
+        assert_eq!(last.id, syncs_before + 1, "recorded once");
+        assert_eq!((last.removed, last.baseline), (2, false));
+        assert!(reader.highest_fence().await.unwrap() > fence_before);
+    }
+
+    /// A save the database refuses (here: a lease drawn without regard to the database's
+    /// tokens, as before the fix) is not only a log line: the status bar, `/readyz` and
+    /// `/metrics` say so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_save_is_shown_in_the_status_readyz_and_metrics() {
+        use wxpay_devices::replicas::lease::RedisLease;
+        let redis = RedisServer::start();
+        let pg = PgServer::start();
+        let db_url = pg.database("refused_save").await;
+        let (sim, sim_url) = simulator(300, Duration::ZERO).await;
+        let history = Arc::new(HistoryStore::new(
+            Database::open(&db_url).await.unwrap(),
+            "merchant-s",
+            400,
+        ));
+        history.claim(false).await.unwrap();
+        // The database has seen token 50 already.
+        history
+            .record_fenced(
+                Arc::new(wxpay_devices::sync::snapshot::Snapshot {
+                    format: wxpay_devices::sync::snapshot::FORMAT,
+                    source: "merchant-s".into(),
+                    synced_at: wxpay_devices::clock::unix_now() - 60,
+                    sync_millis: 1,
+                    total_count: Some(0),
+                    received: 0,
+                    duplicates: 0,
+                    requests: 1,
+                    complete: true,
+                    expected: Some(0),
+                    repair_requests: 0,
+                    devices: Default::default(),
+                }),
+                Some(50),
+            )
+            .await
+            .unwrap();
+        assert_eq!(history.highest_fence().await.unwrap(), 50);
+        let conn = wxpay_devices::replicas::connect(&redis.url())
+            .await
+            .unwrap();
+        let store: Arc<dyn SnapshotStore> = history.clone();
+        let service = sync_service(
+            &sim,
+            &sim_url,
+            "merchant-s",
+            common::fast_retries(),
+            Persistence {
+                snapshots: store,
+                ledger: QuotaLedger::in_memory(),
+                ledger_store: Arc::new(NoLedger),
+                shared_budget: None,
+                shared_lease: Some(Arc::new(RedisLease::new(
+                    conn,
+                    "merchant-s",
+                    Duration::from_secs(5),
+                ))),
+            },
+        );
+        let before = wxpay_devices::metrics::get()
+            .snapshot_save_failures
+            .load(std::sync::atomic::Ordering::Relaxed);
+        service.snapshot().await.unwrap();
+        let failure = service.status().save_failure.expect("shown in the status");
+        assert!(
+            failure.detail.contains("fencing token 1"),
+            "{}",
+            failure.detail
+        );
+        let state = wxpay_devices::view::AppState::new(service.clone()).with_history(history);
+        let url = common::serve(move |_| wxpay_devices::ops::routes(state)).await;
+        let ready: serde_json::Value = reqwest::get(format!("{url}/readyz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["saved"], false, "{ready}");
+        assert!(ready["save_error"]
+            .as_str()
+            .unwrap()
+            .contains("fencing token"));
+        let metrics = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("wxpay_snapshot_save_failing 1\n"),
+            "{metrics}"
+        );
+        assert!(
+            wxpay_devices::metrics::get()
+                .snapshot_save_failures
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > before
+        );
     }
 
     // Several threads: the simulator and the followers run while the test waits for the
@@ -615,6 +953,143 @@ async fn a_replica_behind_the_shared_snapshot_does_not_sync_again() {
     assert!(!store.behind().await);
 }
 
+/// What a replica reads from Redis is untrusted input: a version with too many chunks, a chunk
+/// too big, bytes that are not a snapshot, another merchant's snapshot, or one that inflates
+/// past the limit is refused (counted, said in `refusal()`, not read again), and the replica
+/// keeps serving its own; at start, loading falls back to the database's copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_redis_holds_is_checked_before_it_is_served() {
+    use std::io::Write;
+    use wxpay_devices::replicas::snapshot::ReplicatedStore;
+    use wxpay_devices::sync::snapshot::{FileStore, Snapshot, SnapshotStore};
+    let redis = RedisServer::start();
+    let (sim, sim_url) = simulator(200, Duration::ZERO).await;
+    let conn = wxpay_devices::replicas::connect(&redis.url())
+        .await
+        .unwrap();
+    let (state, shared) = wxpay_devices::replicas::persistence(
+        &conn,
+        "m10",
+        50_000,
+        Arc::new(NoStore),
+        Duration::from_secs(5),
+    );
+    let shared = shared.with_max_json(1 << 20);
+    let service = sync_service(&sim, &sim_url, "m10", common::fast_retries(), state);
+    tokio::spawn(wxpay_devices::replicas::snapshot::follow(
+        shared.clone(),
+        service.clone(),
+        redis.url(),
+    ));
+    let mine = service.snapshot().await.unwrap().snapshot;
+    let deflate = |bytes: &[u8]| {
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(bytes).unwrap();
+        z.finish().unwrap()
+    };
+    let foreign = serde_json::to_vec(&Snapshot {
+        source: "someone-else".into(),
+        ..(*mine).clone()
+    })
+    .unwrap();
+    let mut c = conn.clone();
+    let refused = || {
+        wxpay_devices::metrics::get()
+            .shared_snapshots_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // A version, its chunks, the count its pointer claims (else theirs), what the refusal says.
+    type Case = (u64, Vec<Vec<u8>>, Option<usize>, &'static str);
+    let cases: Vec<Case> = vec![
+        (100, vec![], Some(99_999_999), "chunks (1 to 1024 allowed)"),
+        (
+            101,
+            vec![vec![b'x'; (1 << 20) + 1]],
+            None,
+            "holds 1048577 bytes",
+        ),
+        (
+            102,
+            vec![b"not deflate, not JSON".to_vec()],
+            None,
+            "is not a snapshot",
+        ),
+        (103, vec![deflate(&foreign)], None, "not of this merchant"),
+        (
+            104,
+            vec![deflate(&vec![b' '; 2 << 20])],
+            None,
+            "inflates to more than",
+        ),
+    ];
+    for (version, chunks, claimed, expected) in cases {
+        let before = refused();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let _: () = redis::cmd("SET")
+                .arg(format!("wxpay:m10:snapshot:{version}:{i}"))
+                .arg(chunk)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
+        let pointer = format!("{version}:{}", claimed.unwrap_or(chunks.len()));
+        let _: () = redis::cmd("SET")
+            .arg("wxpay:m10:snapshot:current")
+            .arg(&pointer)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(shared.channel())
+            .arg(version)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let t = Instant::now();
+        while !shared.refusal().is_some_and(|why| why.contains(expected)) {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{pointer}: {:?} should say {expected:?}",
+                shared.refusal()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(refused(), before + 1, "counted once, not read again");
+        assert!(
+            Arc::ptr_eq(&service.last_good().unwrap(), &mine),
+            "still serving its own"
+        );
+        // At start, a bad version in Redis falls back to the database's copy.
+        let dir = std::env::temp_dir().join(format!(
+            "wxpay-replica-load-{}-{version}",
+            std::process::id()
+        ));
+        let file = FileStore {
+            path: dir.join("snapshot.json"),
+            source: "m10".into(),
+        };
+        file.save(mine.clone(), None).await.unwrap();
+        let store = ReplicatedStore {
+            database: Arc::new(file),
+            shared: shared.clone(),
+        };
+        let loaded = store.load().await.expect("the database's copy");
+        assert_eq!(loaded.devices.len(), 200);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // A good version again: the refusal is over.
+    service.refresh_now().await.unwrap();
+    let t = Instant::now();
+    while shared.refusal().is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            shared.refusal()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Redis stopped mid-run: the replica says so, keeps serving its last snapshot and sends
 /// nothing upstream; Redis back (empty, on the same port), it carries on by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -706,7 +1181,7 @@ mod sessions {
             let conn = wxpay_devices::replicas::connect(&redis.url())
                 .await
                 .unwrap();
-            a = a.with_shared(RedisSessions::new(conn));
+            a = a.with_shared(RedisSessions::new(conn, "m-sessions"));
         }
         let a = Arc::new(a);
         common::serve(move |_| {

@@ -28,11 +28,10 @@ fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wxpay-startup-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A new directory of its own for each call (tests run in parallel, some use one name several
+/// times), removed when the guard drops.
+fn temp_dir(name: &str) -> common::TempDir {
+    common::TempDir::new(&format!("startup-{name}"))
 }
 
 /// Runs the dashboard with `env`; expects it to stop with exit code 2 and an `error:` line.
@@ -40,7 +39,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn refused(env: &[(&str, &str)]) -> (String, String) {
     let mut cmd = dashboard_command();
     cmd.env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-        .env("DATA_DIR", temp_dir("refused"));
+        .env("DATA_DIR", temp_dir("refused").path());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -155,6 +154,182 @@ fn a_database_redis_or_session_key_that_cannot_be_used_stops_start_up() {
     }
 }
 
+/// Settings of replicas, sessions and the history that cannot be used: exit code 2, one line
+/// naming the variable (never the secret given).
+#[test]
+fn replica_session_and_history_settings_that_cannot_be_used_stop_start_up() {
+    let secret = "short-secret";
+    for (env, expected) in [
+        (
+            vec![("REDIS_URL", "redis://127.0.0.1:1/")],
+            "error: REDIS_URL is set but DATABASE_URL is SQLite",
+        ),
+        (
+            vec![("DASHBOARD_SESSION_KEY", secret)],
+            "error: DASHBOARD_SESSION_KEY: 12 bytes; use at least 32",
+        ),
+        (vec![("HISTORY_DAYS", "0")], "HISTORY_DAYS"),
+        (vec![("HISTORY_DAYS", "36501")], "HISTORY_DAYS"),
+        (
+            vec![("DASHBOARD_SESSION_HOURS", "0")],
+            "DASHBOARD_SESSION_HOURS",
+        ),
+        (
+            vec![("DASHBOARD_SESSION_HOURS", "721")],
+            "DASHBOARD_SESSION_HOURS",
+        ),
+    ] {
+        let (line, output) = refused(&env);
+        assert!(
+            line.contains(expected),
+            "{env:?}: {line:?} should contain {expected:?}"
+        );
+        assert!(!output.contains(secret), "no secret: {output}");
+    }
+}
+
+/// Signs in on `base` (a dashboard with a password); returns the session cookie
+/// (`name=value`).
+async fn sign_in(http: &reqwest::Client, base: &str, password: &str) -> String {
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed in on {base}");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Whether `base` accepts `cookie` as a session (`/metrics` answers 401 without one).
+async fn signed_in(http: &reqwest::Client, base: &str, cookie: &str) -> bool {
+    let r = http
+        .get(format!("{base}/metrics"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        200 => true,
+        401 => false,
+        other => panic!("{base}/metrics answered {other}"),
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// With `DASHBOARD_SESSION_KEY`, a session signed before a restart is accepted after it.
+#[tokio::test]
+async fn a_session_survives_a_restart_with_a_configured_key() {
+    let hash = hash_password("correct horse battery\n");
+    let dir = temp_dir("session-restart");
+    let keys_dir = dir.join("keys");
+    let (_sim, base_url) = simulator(&keys_dir, 10, 0);
+    let start = |key: Option<&str>| {
+        let mut cmd = dashboard_command();
+        common::process::simulator_credentials(&mut cmd, &keys_dir, &base_url)
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env("DATA_DIR", dir.join("data"))
+            .env("DASHBOARD_PASSWORD_HASH", &hash);
+        if let Some(key) = key {
+            cmd.env("DASHBOARD_SESSION_KEY", key);
+        }
+        let mut p = Proc::spawn(cmd);
+        let port = p.wait_for_port("dashboard listening on", START);
+        (p, format!("http://127.0.0.1:{port}"))
+    };
+    let http = no_redirects();
+    let key = "a session key of at least thirty-two bytes";
+    let (mut first, url) = start(Some(key));
+    let cookie = sign_in(&http, &url, "correct horse battery").await;
+    assert!(signed_in(&http, &url, &cookie).await);
+    first.signal("TERM");
+    assert!(first.wait(START).success());
+    let (_second, url) = start(Some(key));
+    assert!(
+        signed_in(&http, &url, &cookie).await,
+        "accepted after the restart"
+    );
+    // The control: without the key, a restart signs everyone out.
+    let (_third, url) = start(None);
+    assert!(!signed_in(&http, &url, &cookie).await);
+}
+
+/// Several replicas with `REDIS_URL` and no `DASHBOARD_SESSION_KEY`: a sign-in on one holds on
+/// the others (the key is kept in Redis), also on a replica started after Redis lost its data.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_one_session_key_through_redis_without_configuration() {
+    let hash = hash_password("correct horse battery\n");
+    let pg = common::postgres::PgServer::start();
+    let redis = common::redis::RedisServer::start();
+    let redis_port = redis.port;
+    let db = pg.database("sessions").await;
+    let dir = temp_dir("session-replicas");
+    let keys_dir = dir.join("keys");
+    let (_sim, base_url) = simulator(&keys_dir, 10, 0);
+    let redis_url = redis.url();
+    let start = |n: u32| {
+        let mut cmd = dashboard_command();
+        common::process::simulator_credentials(&mut cmd, &keys_dir, &base_url)
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env("DATA_DIR", dir.join(format!("data-{n}")))
+            .env("DATABASE_URL", &db)
+            .env("REDIS_URL", &redis_url)
+            .env("DASHBOARD_PASSWORD_HASH", &hash);
+        let mut p = Proc::spawn(cmd);
+        let port = p.wait_for_port("dashboard listening on", START);
+        (p, format!("http://127.0.0.1:{port}"))
+    };
+    let http = no_redirects();
+    let (_a, a) = start(1);
+    let (_b, b) = start(2);
+    let cookie = sign_in(&http, &a, "correct horse battery").await;
+    assert!(signed_in(&http, &a, &cookie).await);
+    assert!(
+        signed_in(&http, &b, &cookie).await,
+        "signed in on a, accepted by b"
+    );
+    let on_b = sign_in(&http, &b, "correct horse battery").await;
+    assert!(signed_in(&http, &a, &on_b).await, "and the other way");
+
+    // Redis restarted empty: the replicas put the key back, and a replica started now reads
+    // it instead of making one of its own.
+    drop(redis);
+    let redis = common::redis::RedisServer::start_on(redis_port);
+    let mut conn = wxpay_devices::replicas::connect(&redis.url())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + START;
+    loop {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("wxpay:*:session-key")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the key was never put back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_c, c) = start(3);
+    assert!(
+        signed_in(&http, &c, &cookie).await,
+        "a replica started later accepts it"
+    );
+}
+
 /// Demo mode with `DATABASE_URL` on a PostgreSQL server (started by the test): the snapshot,
 /// the ledger and the history go there, not into `DATA_DIR`, and `/changes.csv` serves them.
 #[tokio::test]
@@ -165,7 +340,7 @@ async fn the_binary_keeps_its_history_in_postgresql() {
     let dir = temp_dir("pg-binary");
     let mut cmd = dashboard_command();
     cmd.args(["--site-addr", "127.0.0.1:0"])
-        .env("DATA_DIR", &dir)
+        .env("DATA_DIR", dir.path())
         .env("DATABASE_URL", &url)
         .env("DEMO_DEVICES", "300")
         .env("DEMO_LATENCY_MS", "0")
@@ -232,7 +407,6 @@ async fn the_binary_keeps_its_history_in_postgresql() {
     );
     p.signal("TERM");
     assert!(p.wait(Duration::from_secs(15)).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// One replica as the binary runs it (`REDIS_URL`, PostgreSQL): `/metrics` tells the lease and
@@ -245,7 +419,7 @@ async fn a_replica_reports_its_lease_and_losing_redis() {
     let dir = temp_dir("replica-binary");
     let mut cmd = dashboard_command();
     cmd.args(["--site-addr", "127.0.0.1:0"])
-        .env("DATA_DIR", &dir)
+        .env("DATA_DIR", dir.path())
         .env("DATABASE_URL", &url)
         .env("REDIS_URL", redis.url())
         .env("DEMO_DEVICES", "300")
@@ -322,7 +496,6 @@ async fn a_replica_reports_its_lease_and_losing_redis() {
     );
     p.signal("TERM");
     assert!(p.wait(Duration::from_secs(15)).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]
@@ -356,7 +529,6 @@ fn a_private_key_readable_by_others_is_warned_about() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let tight = run(&key);
     assert!(!tight.contains("readable by other users"), "{tight}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `wxpay-devices simulate --port 0` with its keys in `dir`: the process and its base URL.
@@ -388,9 +560,9 @@ fn read_key_file(dir: &Path, name: &str) -> String {
 #[tokio::test]
 async fn the_standalone_simulator_serves_any_client_from_its_key_files() {
     let dir = temp_dir("simulate");
-    let (sim, base_url) = simulator(&dir, 1234, 0);
+    let (sim, base_url) = simulator(dir.path(), 1234, 0);
     // Configure a client from the files alone, as the README tells other clients to.
-    let read = |name: &str| read_key_file(&dir, name);
+    let read = |name: &str| read_key_file(dir.path(), name);
     let args = WxPayArgs {
         mchid: Some(read(simkeys::MCHID_FILE)),
         merchant_serial_no: Some(read(simkeys::MERCHANT_SERIAL_FILE)),
@@ -428,7 +600,6 @@ async fn the_standalone_simulator_serves_any_client_from_its_key_files() {
         sim.output()
     );
     drop(sim);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -497,12 +668,13 @@ fn hash_password_prints_a_usable_hash() {
 /// A merchant as a real deployment has one: the standalone simulator, and the dashboard
 /// configured from its key files (public key and APIv3 key), on a port of its own choosing.
 struct Deployment {
-    dir: PathBuf,
     _sim: Proc,
     dashboard: Proc,
     url: String,
     apiv3: String,
     private_pem: String,
+    /// Last: removed once the processes above are gone (fields drop in order).
+    dir: common::TempDir,
 }
 
 fn deploy(name: &str, devices: u32, latency_ms: u64, extra: &[(&str, &str)]) -> Deployment {
@@ -596,12 +768,6 @@ impl Deployment {
         .await
         .unwrap();
         status
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -706,7 +872,14 @@ async fn sigterm_lets_in_flight_requests_finish() {
         let r = reqwest::get(format!("{url}/export.csv")).await.unwrap();
         (r.status(), r.text().await.unwrap())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The export has reached the dashboard when it asks the sync for its snapshot (the only
+    // caller that does here), and finds none: a cache miss.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + START;
+    while d.metric(&http, "wxpay_snapshot_cache_misses_total").await < 1.0 {
+        assert!(Instant::now() < deadline, "the export never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!export.is_finished(), "the export waits for the first sync");
     let (status, _d) = d.terminate().await;
     assert!(status.success(), "{status:?}");
@@ -790,7 +963,7 @@ fn the_listen_address_and_log_format_are_flags_too() {
     let dir = temp_dir("flags");
     let mut cmd = dashboard_command();
     cmd.args(["--site-addr", "127.0.0.1:0", "--log-format", "json"])
-        .env("DATA_DIR", &dir)
+        .env("DATA_DIR", dir.path())
         .env("DEMO_DEVICES", "10");
     let mut p = Proc::spawn(cmd);
     let line = p.wait_for_line("dashboard listening on", START);
@@ -800,7 +973,6 @@ fn the_listen_address_and_log_format_are_flags_too() {
         .unwrap()
         .starts_with("dashboard listening on http://127.0.0.1:"));
     drop(p);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]

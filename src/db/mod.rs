@@ -41,23 +41,63 @@ pub fn default_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("history.db").display())
 }
 
-/// `url` without its password, for messages and logs.
+/// `url` without its password, for messages and logs: the password of the user part, however
+/// it is written (with `/`, `?`, `#` or `@` in it, encoded or not), and the value of any
+/// `password` or `sslpassword` parameter of the query.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    // The user part ends at the last `@` that is followed by a host: a password may hold `/`,
+    // `?` and even `@`, a host none of them. When in doubt, more is hidden, never less.
+    let at = rest
+        .char_indices()
+        .rev()
+        .filter(|(_, c)| *c == '@')
+        .find(|(i, _)| {
+            let host = &rest[i + 1..];
+            let end = host.find(['/', '?', '#']).unwrap_or(host.len());
+            !host[..end].is_empty()
+                && host[..end]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_:[]%".contains(c))
+        });
+    let (userinfo, after) = match at {
+        Some((i, _)) => (Some(&rest[..i]), &rest[i + 1..]),
+        None => (None, rest),
     };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{path}")
+    let mut out = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => {
+                out.push_str(user);
+                out.push_str(":***");
+            }
+            None => out.push_str(userinfo),
         }
-        None => url.to_string(),
+        out.push('@');
     }
+    match after.split_once('?') {
+        Some((base, query)) => {
+            out.push_str(base);
+            out.push('?');
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _))
+                        if ["password", "sslpassword"]
+                            .contains(&k.to_ascii_lowercase().as_str()) =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => p.to_string(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(after),
+    }
+    out
 }
 
 /// The database file, readable by its owner only (it holds the merchant's device list): created
@@ -83,16 +123,30 @@ fn owner_only(file: &Path) -> std::io::Result<()> {
 
 fn migrations(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(
-            1,
-            "history",
-            include_str!("../../migrations/sqlite/0001_history.sql"),
-        )],
-        Backend::Postgres => &[(
-            1,
-            "history",
-            include_str!("../../migrations/postgres/0001_history.sql"),
-        )],
+        Backend::Sqlite => &[
+            (
+                1,
+                "history",
+                include_str!("../../migrations/sqlite/0001_history.sql"),
+            ),
+            (
+                2,
+                "event search",
+                include_str!("../../migrations/sqlite/0002_event_search.sql"),
+            ),
+        ],
+        Backend::Postgres => &[
+            (
+                1,
+                "history",
+                include_str!("../../migrations/postgres/0001_history.sql"),
+            ),
+            (
+                2,
+                "event search",
+                include_str!("../../migrations/postgres/0002_event_search.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files
@@ -308,6 +362,36 @@ mod tests {
         );
         assert_eq!(redact("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
         assert!(!redact("postgres://u:p%40ss@h/d").contains("p%40ss"));
+        // Every form a password can take in a URL (these leaked before).
+        for (url, shown) in [
+            ("postgres://u:pa/ss@h:5432/d", "postgres://u:***@h:5432/d"),
+            ("postgres://u:pa?ss@h/d", "postgres://u:***@h/d"),
+            ("postgres://u:pa#ss@h/d", "postgres://u:***@h/d"),
+            ("postgres://u:pa@ss@h/d", "postgres://u:***@h/d"),
+            ("postgres://u:p/a?s@s@h/d?x=1", "postgres://u:***@h/d?x=1"),
+            (
+                "postgresql://u:s3cret@[::1]:5432/d",
+                "postgresql://u:***@[::1]:5432/d",
+            ),
+            (
+                "postgres://u@h/d?password=s3cret",
+                "postgres://u@h/d?password=***",
+            ),
+            (
+                "postgres://h/d?sslmode=require&PASSWORD=s3cret&application_name=x",
+                "postgres://h/d?sslmode=require&PASSWORD=***&application_name=x",
+            ),
+            (
+                "postgres://h/d?sslpassword=s3cret",
+                "postgres://h/d?sslpassword=***",
+            ),
+            (
+                "redis://:pa/ss@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! batches, so memory stays flat however long the history is.
 
 use super::csv::guard_formula;
-use super::{content_disposition, failed};
+use super::{content_disposition, failed, file_response, slot, to_temp_file, XLSX_TYPE};
 use crate::changes::{ChangeEvent, ChangesQuery};
 use crate::error::AppError;
 use crate::format::ChinaTime;
@@ -28,8 +28,7 @@ pub const CSV_HEADER: [&str; 8] = [
     "sub_merchant_shortname",
 ];
 
-/// Rows an XLSX of changes holds at most (Excel's limit is 1,048,576 rows, the header one).
-pub const XLSX_MAX_ROWS: u64 = 1_048_575;
+pub use super::XLSX_MAX_ROWS;
 
 pub fn routes(state: AppState) -> axum::Router {
     axum::Router::new()
@@ -119,12 +118,18 @@ async fn csv_changes(
         Ok(b) => b,
         Err(e) => return AppError::BadRequest(e).into_response(),
     };
+    let permit = match slot(&state.exports.streams, state.exports.wait, lang).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let head = futures::stream::once(async {
         let mut buf = vec![0xEF, 0xBB, 0xBF];
         buf.extend(csv_rows(&[], true)?);
         Ok::<Bytes, std::io::Error>(Bytes::from(buf))
     });
-    let rows = batches.map(|batch| {
+    let rows = batches.map(move |batch| {
+        // The slot is held until the last batch is sent, or the download is dropped.
+        let _held = &permit;
         let batch = batch.map_err(|e| {
             // The status is sent already: the download ends short, and the log says why.
             tracing::error!(error = %e, "the change history export stopped");
@@ -158,82 +163,124 @@ async fn xlsx_changes(
         Ok(t) => t,
         Err(e) => return failed(e),
     };
-    if total > XLSX_MAX_ROWS {
+    if total > state.exports.xlsx_rows {
         return AppError::BadRequest(lang.xlsx_too_many(total)).into_response();
     }
-    let mut events = Vec::with_capacity(total as usize);
     let mut batches = match history.export(&query, now * 1000) {
         Ok(b) => Box::pin(b),
         Err(e) => return AppError::BadRequest(e).into_response(),
     };
-    while let Some(batch) = batches.next().await {
-        match batch {
-            Ok(b) => events.extend(b),
-            Err(e) => return failed(e),
+    // Held while the file is built; the finished file is sent without one.
+    let permit = match slot(&state.exports.files, state.exports.wait, lang).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // The events go from the database to the workbook a batch at a time (two batches in
+    // flight at most): the export holds a batch, never the selection.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ChangeEvent>>(2);
+    let built = to_temp_file(move |out| {
+        let mut book = ChangesWorkbook::new(lang)?;
+        while let Some(batch) = rx.blocking_recv() {
+            book.push(&batch)?;
         }
-    }
-    let built = tokio::task::spawn_blocking(move || xlsx_bytes(&events, lang)).await;
-    match built {
-        Ok(Ok(bytes)) => Response::builder()
-            .header(
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            )
-            .header(
-                header::CONTENT_DISPOSITION,
-                content_disposition(&file_name(&query, now, "xlsx")),
-            )
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(Body::from(bytes))
-            .unwrap_or_else(failed),
-        Ok(Err(e)) => failed(e),
-        Err(e) => failed(e),
+        book.finish(out)
+    });
+    let read = async move {
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            if tx.send(batch).await.is_err() {
+                break; // the writer stopped: its error is the one to report
+            }
+        }
+        Ok::<(), String>(())
+    };
+    let (built, read) = tokio::join!(built, read);
+    drop(permit);
+    match (built, read) {
+        (_, Err(e)) | (Err(e), _) => failed(e),
+        (Ok(file), Ok(())) => file_response(file, XLSX_TYPE, &file_name(&query, now, "xlsx"), None),
     }
 }
 
-/// The events as a workbook: the CSV's columns with headings in both languages, the kind and
-/// the field in words too.
+/// The events as a workbook, in memory (tests; the server writes to a file).
 pub fn xlsx_bytes(
     events: &[ChangeEvent],
     lang: Lang,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    use rust_xlsxwriter::{Format, FormatBorder, Workbook};
-    let mut book = Workbook::new();
-    let bold = Format::new()
-        .set_bold()
-        .set_background_color("#E2E8F0")
-        .set_border_bottom(FormatBorder::Thin);
-    let sheet = book
-        .add_worksheet_with_constant_memory()?
-        .set_name(lang.texts().sheet_changes)?;
-    let (en, zh) = (Lang::En.texts(), Lang::Zh.texts());
-    let headings = [
-        (CSV_HEADER[0], en.col_time, zh.col_time, 26.0),
-        (CSV_HEADER[1], en.col_kind, zh.col_kind, 10.0),
-        (CSV_HEADER[2], en.col_device, zh.col_device, 26.0),
-        (CSV_HEADER[3], en.col_field, zh.col_field, 22.0),
-        (CSV_HEADER[4], "Old value", "原值", 28.0),
-        (CSV_HEADER[5], "New value", "新值", 28.0),
-        (CSV_HEADER[6], "Sub-merchant id", "子商户号", 16.0),
-        (CSV_HEADER[7], "Sub-merchant name", "子商户简称", 26.0),
-    ];
-    for (c, (_, e, z, width)) in headings.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, format!("{e} {z}"), &bold)?;
-        sheet.set_column_width(c as u16, *width)?;
+    let mut book = ChangesWorkbook::new(lang)?;
+    book.push(events)?;
+    let mut out = Vec::new();
+    book.finish(&mut out)?;
+    Ok(out)
+}
+
+/// A workbook of events, filled a batch at a time: the CSV's columns with headings in both
+/// languages, the kind and the field in words too. Its rows go through a temporary file
+/// (constant-memory mode).
+pub struct ChangesWorkbook {
+    book: rust_xlsxwriter::Workbook,
+    /// Rows written, the header not counted.
+    rows: u32,
+}
+
+impl ChangesWorkbook {
+    pub fn new(lang: Lang) -> Result<Self, rust_xlsxwriter::XlsxError> {
+        use rust_xlsxwriter::{Format, FormatBorder, Workbook};
+        let mut book = Workbook::new();
+        let bold = Format::new()
+            .set_bold()
+            .set_background_color("#E2E8F0")
+            .set_border_bottom(FormatBorder::Thin);
+        let sheet = book
+            .add_worksheet_with_constant_memory()?
+            .set_name(lang.texts().sheet_changes)?;
+        let (en, zh) = (Lang::En.texts(), Lang::Zh.texts());
+        let headings = [
+            (en.col_time, zh.col_time, 26.0),
+            (en.col_kind, zh.col_kind, 10.0),
+            (en.col_device, zh.col_device, 26.0),
+            (en.col_field, zh.col_field, 22.0),
+            ("Old value", "原值", 28.0),
+            ("New value", "新值", 28.0),
+            ("Sub-merchant id", "子商户号", 16.0),
+            ("Sub-merchant name", "子商户简称", 26.0),
+        ];
+        for (c, (e, z, width)) in headings.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, format!("{e} {z}"), &bold)?;
+            sheet.set_column_width(c as u16, *width)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        Ok(ChangesWorkbook { book, rows: 0 })
     }
-    for (r, e) in events.iter().enumerate() {
-        let mut row = cells(e);
-        row[1] = format!("{} {}", e.kind.name(), Lang::Zh.kind_label(e.kind));
-        for (c, v) in row.iter().enumerate() {
-            if !v.is_empty() {
-                // Strings stay strings: nothing in a cell is evaluated.
-                sheet.write_string((r + 1) as u32, c as u16, v)?;
+
+    /// Appends `events` as rows.
+    pub fn push(&mut self, events: &[ChangeEvent]) -> Result<(), rust_xlsxwriter::XlsxError> {
+        let sheet = self.book.worksheet_from_index(0)?;
+        for e in events {
+            self.rows += 1;
+            let mut row = cells(e);
+            row[1] = format!("{} {}", e.kind.name(), Lang::Zh.kind_label(e.kind));
+            for (c, v) in row.iter().enumerate() {
+                if !v.is_empty() {
+                    // Strings stay strings: nothing in a cell is evaluated.
+                    sheet.write_string(self.rows, c as u16, v)?;
+                }
             }
         }
+        Ok(())
     }
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.autofilter(0, 0, events.len() as u32, 7)?;
-    book.save_to_buffer()
+
+    /// Writes the finished workbook to `out`.
+    pub fn finish(
+        mut self,
+        out: impl std::io::Write + Send,
+    ) -> Result<(), rust_xlsxwriter::XlsxError> {
+        let rows = self.rows;
+        self.book
+            .worksheet_from_index(0)?
+            .autofilter(0, 0, rows, 7)?;
+        self.book.save_to_writer(out)
+    }
 }
 
 #[cfg(test)]

@@ -18,10 +18,84 @@ use futures::StreamExt;
 use std::sync::Arc;
 
 pub use self::csv::{csv_rows, guard_formula, CHUNK_ROWS};
-pub use self::xlsx::{heading, xlsx_bytes};
+pub use self::xlsx::{heading, write_xlsx, xlsx_bytes};
 
 /// The parameters of the view that were ignored (percent-encoded sentences), when any were.
 pub const NOTICES_HEADER: &str = "x-view-notices";
+
+pub use crate::view::XLSX_MAX_ROWS;
+
+/// `Retry-After` of a refused export, in seconds.
+pub const SLOT_RETRY_SECS: u64 = 30;
+
+pub const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// One of `slots`, waiting up to `wait` (`AppState::exports`); else 503 with `Retry-After`,
+/// in `lang`.
+pub async fn slot(
+    slots: &Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+    lang: Lang,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            let mut r = AppError::Unavailable {
+                message: lang.exports_busy(SLOT_RETRY_SECS),
+                advice: lang.texts().try_again_soon.into(),
+                request_id: None,
+            }
+            .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(SLOT_RETRY_SECS));
+            Err(r)
+        }
+    }
+}
+
+/// Runs `write` on a blocking thread into an unlinked temporary file (nothing is left behind,
+/// whatever happens) and returns the file, rewound: an XLSX is never whole in memory.
+pub async fn to_temp_file<E: std::fmt::Display + Send + 'static>(
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<(), E> + Send + 'static,
+) -> Result<std::fs::File, String> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Seek, Write};
+        let file = tempfile::tempfile().map_err(|e| format!("no temporary file: {e}"))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        write(&mut out).map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        let mut file = out.into_inner().map_err(|e| e.to_string())?;
+        file.rewind().map_err(|e| e.to_string())?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A download of `file` (from its start), with its length.
+pub fn file_response(
+    file: std::fs::File,
+    content_type: &'static str,
+    name: &str,
+    notices: Option<HeaderValue>,
+) -> Response {
+    let length = file.metadata().map(|m| m.len()).ok();
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 16);
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_DISPOSITION, content_disposition(name))
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Some(n) = length {
+        response = response.header(header::CONTENT_LENGTH, n);
+    }
+    if let Some(n) = notices {
+        response = response.header(NOTICES_HEADER, n);
+    }
+    response
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(failed)
+}
 
 pub fn routes(state: AppState) -> axum::Router {
     axum::Router::new()
@@ -117,10 +191,16 @@ async fn csv_export(
         Err(r) => return r,
     };
     let name = file_name(&query, crate::clock::unix_now(), "csv");
+    let permit = match slot(&state.exports.streams, state.exports.wait, lang).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let rows = Arc::new(out.order);
     let chunks = rows.len().div_ceil(CHUNK_ROWS);
     // Chunk 0 is the BOM and the header; chunk k > 0 holds rows of the view.
     let stream = futures::stream::iter(0..=chunks).map(move |k| -> Result<Bytes, std::io::Error> {
+        // The slot is held until the last chunk is sent, or the download is dropped.
+        let _held = &permit;
         if k == 0 {
             let mut buf = vec![0xEF, 0xBB, 0xBF];
             buf.extend(csv_rows(std::iter::empty(), true)?);
@@ -157,26 +237,23 @@ async fn xlsx_export(
         Ok(p) => p,
         Err(r) => return r,
     };
+    let rows = run.output.order.len();
+    if rows as u64 > state.exports.xlsx_rows {
+        return AppError::BadRequest(lang.xlsx_too_many_devices(rows)).into_response();
+    }
     let now = crate::clock::unix_now();
     let name = file_name(&run.query, now, "xlsx");
     let notices = notices_header(&run.notices);
     let demo = state.sync.is_demo();
-    let built = tokio::task::spawn_blocking(move || xlsx_bytes(&run, demo, now, lang)).await;
+    // Held while the file is built; the finished file is sent without one.
+    let permit = match slot(&state.exports.files, state.exports.wait, lang).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let built = to_temp_file(move |out| write_xlsx(&run, demo, now, lang, out)).await;
+    drop(permit);
     match built {
-        Ok(Ok(bytes)) => {
-            let mut response = Response::builder()
-                .header(
-                    header::CONTENT_TYPE,
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                )
-                .header(header::CONTENT_DISPOSITION, content_disposition(&name))
-                .header(header::CACHE_CONTROL, "no-store");
-            if let Some(n) = notices {
-                response = response.header(NOTICES_HEADER, n);
-            }
-            response.body(Body::from(bytes)).unwrap_or_else(failed)
-        }
-        Ok(Err(e)) => failed(e),
+        Ok(file) => file_response(file, XLSX_TYPE, &name, notices),
         Err(e) => failed(e),
     }
 }

@@ -17,13 +17,27 @@ pub fn heading(field: Field) -> String {
     )
 }
 
-/// The whole view as an XLSX workbook.
+/// The whole view as an XLSX workbook, in memory (tests; the server writes to a file).
 pub fn xlsx_bytes(
     run: &QueryRun,
     demo: bool,
     now_unix: i64,
     lang: Lang,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut out = Vec::new();
+    write_xlsx(run, demo, now_unix, lang, &mut out)?;
+    Ok(out)
+}
+
+/// The whole view as an XLSX workbook, written to `out` as it is made: the rows go through a
+/// temporary file (constant-memory mode), then into the ZIP written to `writer`.
+pub fn write_xlsx(
+    run: &QueryRun,
+    demo: bool,
+    now_unix: i64,
+    lang: Lang,
+    writer: impl std::io::Write + Send,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
     let t = lang.texts();
     let (devices, out, query, ignored, snapshot) = (
         run.index.devices(),
@@ -140,5 +154,5 @@ pub fn xlsx_bytes(
     for notice in ignored {
         line(t.view_ignored, notice.to_string())?;
     }
-    book.save_to_buffer()
+    book.save_to_writer(writer)
 }

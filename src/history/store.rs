@@ -15,22 +15,36 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::sync::{Arc, Mutex};
 
-/// Events written per statement (10 values each: well under both backends' limits).
+/// Events written per statement (11 values each: well under both backends' limits).
 const INSERT_BATCH: usize = 500;
 /// Events read per query when streaming an export.
 pub const EXPORT_BATCH: usize = 2_000;
 const DAY_MS: i64 = 86_400_000;
 
+/// How many times a save is tried again when another process recorded a sync between this
+/// one's reading of the baseline and its write (replicas).
+const RECORD_ATTEMPTS: usize = 3;
+
 /// The list as the history knows it: the last complete snapshot, with what incomplete syncs
-/// since then added and changed (they remove nothing).
-type Baseline = Option<Arc<DeviceList>>;
+/// since then added and changed (they remove nothing); `None` before the first sync. `sync`
+/// names the recorded sync it is the result of (`meta.history_sync`, absent in databases of
+/// before and before the first sync): a copy in memory is used only while the database still
+/// names that sync, so a replica whose last sync was recorded by another process reads the list
+/// from the database, not from what it remembers (docs/history.md, "What each sync is compared
+/// with").
+#[derive(Clone)]
+struct Known {
+    sync: Option<i64>,
+    devices: Option<Arc<DeviceList>>,
+}
 
 pub struct HistoryStore {
     db: Database,
     source: String,
     retention_days: u32,
-    /// Held while a snapshot is saved, so saves never interleave.
-    baseline: tokio::sync::Mutex<Baseline>,
+    /// The baseline as last read or written by this process (`None`: not read yet). Held
+    /// while a snapshot is saved, so saves of one process never interleave.
+    baseline: tokio::sync::Mutex<Option<Known>>,
     last: Mutex<Option<SyncSummary>>,
     /// A snapshot file of the days before the database, imported once if the database has none.
     legacy_file: Option<std::path::PathBuf>,
@@ -73,7 +87,7 @@ impl HistoryStore {
             .await
             .map_err(|e| db_error("be read", e))?;
         match held {
-            Some(s) if s == self.source => return Ok(()),
+            Some(s) if s == self.source => return self.fill_search_text().await,
             Some(s) if !demo || !s.starts_with("demo:") => {
                 return Err(format!(
                     "DATABASE_URL: this database holds the history of {s}, not of {}; give each \
@@ -82,6 +96,12 @@ impl HistoryStore {
                 ))
             }
             Some(_) => {
+                Sql::new("DELETE FROM meta WHERE key = ")
+                    .bind(RECORDED_SYNC.to_string())
+                    .query()
+                    .execute(self.db.pool())
+                    .await
+                    .map_err(|e| db_error("be cleared", e))?;
                 for table in ["events", "syncs", "snapshots"] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                         .execute(self.db.pool())
@@ -94,7 +114,55 @@ impl HistoryStore {
         self.db
             .set_meta("source", &self.source)
             .await
-            .map_err(|e| db_error("be written", e))
+            .map_err(|e| db_error("be written", e))?;
+        self.fill_search_text().await
+    }
+
+    /// Events written before the search text was kept get it (once: at the first start after
+    /// the upgrade), 500 to a statement.
+    async fn fill_search_text(&self) -> Result<(), String> {
+        let mut filled = 0usize;
+        loop {
+            let rows = Sql::new(
+                "SELECT id, device_sn, sub_mchid, sub_merchant_shortname, old_value, new_value \
+                 FROM events WHERE search IS NULL ORDER BY id LIMIT ",
+            )
+            .bind(INSERT_BATCH as i64)
+            .query()
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| db_error("be read", e))?;
+            if rows.is_empty() {
+                break;
+            }
+            if filled == 0 {
+                tracing::info!("filling in the search text of the events from before this version");
+            }
+            let mut case = Sql::new("UPDATE events SET search = CASE id");
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let get = |i: usize| -> Result<String, String> {
+                    row.try_get::<Option<String>, _>(i)
+                        .map(Option::unwrap_or_default)
+                        .map_err(|e| db_error("be read", e))
+                };
+                let id: i64 = row.try_get(0).map_err(|e| db_error("be read", e))?;
+                let text = search_text([&get(1)?, &get(2)?, &get(3)?, &get(4)?, &get(5)?]);
+                case = case.push(" WHEN ").bind(id).push(" THEN ").bind(text);
+                ids.push(id);
+            }
+            filled += ids.len();
+            case.push(" END WHERE id IN ")
+                .bind_list(ids)
+                .query()
+                .execute(self.db.pool())
+                .await
+                .map_err(|e| db_error("be written", e))?;
+        }
+        if filled > 0 {
+            tracing::info!(events = filled, "search text filled in");
+        }
+        Ok(())
     }
 
     /// The last sync recorded, if any.
@@ -103,6 +171,9 @@ impl HistoryStore {
     }
 
     async fn load_snapshot(&self) -> Result<Option<Snapshot>, String> {
+        // Read before the rows: if a sync is recorded in between, the name is older than the
+        // list and the next save reads the list again (never the other way round).
+        let sync = self.recorded_sync().await?;
         let rows = Sql::new("SELECT role, body FROM snapshots WHERE source = ")
             .bind(self.source.clone())
             .query()
@@ -137,12 +208,67 @@ impl HistoryStore {
         let Some(snapshot) = snapshot.filter(|s| s.source == self.source) else {
             return Ok(None);
         };
-        *self.baseline.lock().await = Some(
-            baseline
-                .map(Arc::new)
-                .unwrap_or_else(|| snapshot.devices.clone()),
-        );
+        *self.baseline.lock().await = Some(Known {
+            sync,
+            devices: Some(
+                baseline
+                    .map(Arc::new)
+                    .unwrap_or_else(|| snapshot.devices.clone()),
+            ),
+        });
         Ok(Some(snapshot))
+    }
+
+    /// The recorded sync the database's baseline is the result of (`meta.history_sync`).
+    async fn recorded_sync(&self) -> Result<Option<i64>, String> {
+        let value = self
+            .db
+            .meta(RECORDED_SYNC)
+            .await
+            .map_err(|e| db_error("be read", e))?;
+        value
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| format!("the database's {RECORDED_SYNC} is not a number: {v:?}"))
+            })
+            .transpose()
+    }
+
+    /// The list as the database knows it: its `baseline` row, else its served snapshot's
+    /// devices; `None` when it has neither (no sync recorded yet).
+    async fn stored_baseline(&self) -> Result<Option<Arc<DeviceList>>, String> {
+        let rows = Sql::new("SELECT role, body FROM snapshots WHERE source = ")
+            .bind(self.source.clone())
+            .push(" AND role IN ('served', 'baseline')")
+            .query()
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| db_error("be read", e))?;
+        let mut served = None;
+        let mut baseline = None;
+        for row in rows {
+            let role: String = row.try_get(0).map_err(|e| db_error("be read", e))?;
+            let body: Vec<u8> = row.try_get(1).map_err(|e| db_error("be read", e))?;
+            match role.as_str() {
+                "baseline" => baseline = Some(body),
+                _ => served = Some(body),
+            }
+        }
+        let source = self.source.clone();
+        tokio::task::spawn_blocking(move || match (baseline, served) {
+            (Some(b), _) => unpack::<DeviceList>(&b).map(|d| Some(Arc::new(d))),
+            (None, Some(s)) => {
+                let s = unpack::<Snapshot>(&s)?;
+                if s.source != source {
+                    return Err(format!("the database's snapshot is of {}", s.source));
+                }
+                Ok(Some(s.devices))
+            }
+            (None, None) => Ok(None),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the database's baseline could not be read: {e}"))
     }
 
     async fn load_last_sync(&self) -> Result<(), String> {
@@ -198,7 +324,10 @@ impl HistoryStore {
             .ok()?;
         tx.commit().await.ok()?;
         tracing::info!(file = %path.display(), devices = snapshot.devices.len(), "imported the saved snapshot into the database");
-        *self.baseline.lock().await = Some(snapshot.devices.clone());
+        *self.baseline.lock().await = Some(Known {
+            sync: None,
+            devices: Some(snapshot.devices.clone()),
+        });
         Some(Arc::unwrap_or_clone(snapshot))
     }
 
@@ -214,8 +343,59 @@ impl HistoryStore {
         snapshot: Arc<Snapshot>,
         fence: Option<u64>,
     ) -> Result<SyncSummary, String> {
-        let mut baseline = self.baseline.lock().await;
-        let before = baseline.clone();
+        let mut known = self.baseline.lock().await;
+        for _ in 0..RECORD_ATTEMPTS {
+            // The list to compare with: what the database names as the last recorded sync's
+            // result. This process's copy serves only while it is that one.
+            let recorded = self.recorded_sync().await?;
+            let before = match known.as_ref() {
+                Some(k) if k.sync == recorded => k.devices.clone(),
+                _ => self.stored_baseline().await?,
+            };
+            let Some((summary, next)) = self
+                .write_sync(snapshot.clone(), before, recorded, fence)
+                .await?
+            else {
+                // Another process recorded a sync since `recorded` was read: compare with its
+                // result instead.
+                tracing::info!("another replica recorded a sync meanwhile: comparing again");
+                continue;
+            };
+            *known = Some(Known {
+                sync: Some(summary.id),
+                devices: Some(next),
+            });
+            drop(known);
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary.clone());
+            if let Err(e) = self.prune(summary.finished_ms).await {
+                tracing::warn!(error = %e, "could not prune old history");
+            }
+            tracing::info!(
+                added = summary.added,
+                removed = summary.removed,
+                changed = summary.changed,
+                baseline = summary.baseline,
+                "history recorded"
+            );
+            return Ok(summary);
+        }
+        Err(format!(
+            "not saved: other replicas recorded syncs while this one was saving ({RECORD_ATTEMPTS} \
+             attempts)"
+        ))
+    }
+
+    /// Compares `snapshot` with `before` (the list as of recorded sync `recorded`) and writes the
+    /// snapshot, the sync's record and its events in one transaction, if the database still
+    /// names `recorded` as the last sync (else `None`: nothing written). Returns the sync's
+    /// summary and the list as the history knows it now.
+    async fn write_sync(
+        &self,
+        snapshot: Arc<Snapshot>,
+        before: Option<Arc<DeviceList>>,
+        recorded: Option<i64>,
+        fence: Option<u64>,
+    ) -> Result<Option<(SyncSummary, Arc<DeviceList>)>, String> {
         let is_baseline = before.is_none();
         let snap = snapshot.clone();
         let (changes, next, body, next_body) = tokio::task::spawn_blocking(move || {
@@ -256,12 +436,24 @@ impl HistoryStore {
             removed: count(ChangeKind::Removed),
             changed: count(ChangeKind::Changed),
         };
+        enum Outcome {
+            Written(i64),
+            StaleFence,
+            Overtaken,
+        }
         let write = async {
             let mut tx = self.db.pool().begin().await?;
             if let Some(fence) = fence {
                 if !take_fence(&mut tx, fence as i64).await? {
-                    return Ok(None);
+                    return Ok(Outcome::StaleFence);
                 }
+            }
+            let id = insert_sync(&mut tx, &summary).await?;
+            // Compare-and-set: the database must still name the sync `before` is the result
+            // of (on PostgreSQL the row stays locked until commit, so two writers cannot both
+            // pass).
+            if !advance_recorded_sync(&mut tx, recorded, id).await? {
+                return Ok(Outcome::Overtaken);
             }
             put_snapshot(&mut tx, &self.source, "served", finished_ms, body).await?;
             match next_body {
@@ -274,35 +466,22 @@ impl HistoryStore {
                         .await?;
                 }
             }
-            let id = insert_sync(&mut tx, &summary).await?;
             insert_events(&mut tx, id, finished_ms, &changes).await?;
             tx.commit().await?;
-            Ok::<Option<i64>, sqlx::Error>(Some(id))
+            Ok::<Outcome, sqlx::Error>(Outcome::Written(id))
         };
-        summary.id = write
-            .await
-            .map_err(|e| db_error("save the sync", e))?
-            .ok_or_else(|| {
-                format!(
-                    "not saved: this sync's lease (fencing token {}) is older than one that has \
-                     written already",
-                    fence.unwrap_or_default()
-                )
-            })?;
-        *baseline = Some(next);
-        drop(baseline);
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary.clone());
-        if let Err(e) = self.prune(finished_ms).await {
-            tracing::warn!(error = %e, "could not prune old history");
+        match write.await.map_err(|e| db_error("save the sync", e))? {
+            Outcome::Written(id) => {
+                summary.id = id;
+                Ok(Some((summary, next)))
+            }
+            Outcome::StaleFence => Err(format!(
+                "not saved: this sync's lease (fencing token {}) is not newer than one that has \
+                 written already",
+                fence.unwrap_or_default()
+            )),
+            Outcome::Overtaken => Ok(None),
         }
-        tracing::info!(
-            added = summary.added,
-            removed = summary.removed,
-            changed = summary.changed,
-            baseline = summary.baseline,
-            "history recorded"
-        );
-        Ok(summary)
     }
 
     /// Deletes events and syncs older than the retention period (`HISTORY_DAYS`).
@@ -480,10 +659,23 @@ impl SnapshotStore for HistoryStore {
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { self.record_fenced(snapshot, fence).await.map(|_| ()) })
     }
+
+    fn highest_fence(&self) -> BoxFuture<'_, Result<u64, String>> {
+        Box::pin(async move {
+            let value = self
+                .db
+                .meta("fence")
+                .await
+                .map_err(|e| db_error("be read", e))?;
+            Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
+    }
 }
 
-/// Takes the fencing token `fence` in the transaction: `false` if a higher one has written.
-/// (The row is locked by the update on PostgreSQL, and SQLite has one writer at a time.)
+/// Takes the fencing token `fence` in the transaction: `false` if the same or a higher one has
+/// written (each lease grant writes once; two holders with one token, possible after Redis
+/// lost its counter, must not both write). The row is locked by the update on PostgreSQL until
+/// the transaction ends, and SQLite has one writer at a time.
 async fn take_fence(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     fence: i64,
@@ -494,13 +686,39 @@ async fn take_fence(
         .await?;
     let taken = Sql::new("UPDATE meta SET value = ")
         .bind(fence.to_string())
-        .push(" WHERE key = 'fence' AND CAST(value AS BIGINT) <= ")
+        .push(" WHERE key = 'fence' AND CAST(value AS BIGINT) < ")
         .bind(fence)
         .query()
         .execute(&mut **tx)
         .await?
         .rows_affected();
     Ok(taken == 1)
+}
+
+/// `meta` key: the recorded sync whose result the database's baseline is.
+const RECORDED_SYNC: &str = "history_sync";
+
+/// Names sync `id` as the last recorded one, if the database still names `expected`; `false`
+/// (nothing changed) if another writer got there first.
+async fn advance_recorded_sync(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    expected: Option<i64>,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = match expected {
+        None => Sql::new("INSERT INTO meta (key, value) VALUES (")
+            .bind(RECORDED_SYNC.to_string())
+            .push(", ")
+            .bind(id.to_string())
+            .push(") ON CONFLICT (key) DO NOTHING"),
+        Some(old) => Sql::new("UPDATE meta SET value = ")
+            .bind(id.to_string())
+            .push(" WHERE key = ")
+            .bind(RECORDED_SYNC.to_string())
+            .push(" AND value = ")
+            .bind(old.to_string()),
+    };
+    Ok(sql.query().execute(&mut **tx).await?.rows_affected() == 1)
 }
 
 async fn put_snapshot(
@@ -566,7 +784,7 @@ pub async fn insert_events(
     for batch in changes.chunks(INSERT_BATCH) {
         let mut sql = Sql::new(
             "INSERT INTO events (sync_id, at, kind, device_sn, field, old_value, new_value, \
-             sub_mchid, sub_merchant_shortname) VALUES ",
+             sub_mchid, sub_merchant_shortname, search) VALUES ",
         );
         for (i, c) in batch.iter().enumerate() {
             let d = &c.device;
@@ -589,6 +807,14 @@ pub async fn insert_events(
                 .bind(d.sub_mchid.clone().unwrap_or_default())
                 .push(", ")
                 .bind(d.sub_merchant_shortname.clone().unwrap_or_default())
+                .push(", ")
+                .bind(search_text([
+                    d.device_sn.as_deref().unwrap_or_default(),
+                    d.sub_mchid.as_deref().unwrap_or_default(),
+                    d.sub_merchant_shortname.as_deref().unwrap_or_default(),
+                    c.old_value.as_deref().unwrap_or_default(),
+                    c.new_value.as_deref().unwrap_or_default(),
+                ]))
                 .push(")");
         }
         sql.query().execute(&mut **tx).await?;
@@ -642,10 +868,24 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("{s:?} is not an RFC 3339 time, like 2026-11-29T08:00:00+08:00"))
 }
 
-/// `LIKE` pattern for text anywhere, with `%`, `_` and `\` taken literally.
+/// What the search looks in for one event: its serial, sub-merchant id and name, old and new
+/// value, lower-cased with Unicode's rules (as the searched text is: [`like_pattern`]), joined by
+/// U+0001 so a match never spans two of them.
+pub fn search_text(values: [&str; 5]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_lowercase().replace(SEARCH_SEPARATOR, ""))
+        .collect::<Vec<_>>()
+        .join(SEARCH_SEPARATOR)
+}
+
+const SEARCH_SEPARATOR: &str = "\u{1}";
+
+/// `LIKE` pattern for text anywhere in [`search_text`], with `%`, `_` and `\` taken literally
+/// and control characters dropped (they could only match the separator).
 fn like_pattern(text: &str) -> String {
     let mut p = String::from("%");
-    for c in text.to_lowercase().chars() {
+    for c in text.to_lowercase().chars().filter(|c| !c.is_control()) {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
@@ -687,29 +927,12 @@ fn where_clause(sql: Sql, q: &ChangesQuery, now_ms: i64) -> Result<Sql, String> 
         sql = sql.push(" AND device_sn = ").bind(sn.clone());
     }
     if !q.q.is_empty() {
-        let p = like_pattern(&q.q);
-        sql = sql.push(" AND (");
-        for (i, col) in [
-            "device_sn",
-            "sub_mchid",
-            "sub_merchant_shortname",
-            "old_value",
-            "new_value",
-        ]
-        .iter()
-        .enumerate()
-        {
-            if i > 0 {
-                sql = sql.push(" OR ");
-            }
-            sql = sql
-                .push("LOWER(")
-                .push(col)
-                .push(") LIKE ")
-                .bind(p.clone())
-                .push(" ESCAPE '\\'");
-        }
-        sql = sql.push(")");
+        // Both sides lower-cased by us, with Unicode's rules: the same results on both
+        // backends (SQLite's LOWER and its LIKE fold ASCII only; PostgreSQL's LIKE folds none).
+        sql = sql
+            .push(" AND search LIKE ")
+            .bind(like_pattern(&q.q))
+            .push(" ESCAPE '\\'");
     }
     Ok(sql)
 }

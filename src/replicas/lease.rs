@@ -6,10 +6,12 @@
 //! The lease only avoids duplicate work: the shared budget (`budget`) is what keeps the
 //! requests within the limits, whoever sends them.
 
-use crate::sync::lease::{LeaseToken, SyncLease};
+use crate::sync::lease::{LeaseToken, Release, SyncLease};
+use crate::sync::snapshot::SnapshotStore;
 use futures::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a lease lasts without renewal: a holder that dies frees it after this.
@@ -21,6 +23,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"#;
+
+/// The next fencing token, never below `floor` + 1 (ARGV[1]: the highest token the database
+/// has seen). Redis that restarted empty starts `INCR` at 1 again, which the database would
+/// refuse as older than what it holds: the counter is raised first.
+const NEXT_FENCE: &str = r#"
+local floor = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < floor then
+  redis.call('SET', KEYS[1], floor)
+end
+return redis.call('INCR', KEYS[1])
 "#;
 
 /// `DEL` the lease if it is still ours.
@@ -36,6 +49,8 @@ pub struct RedisLease {
     lease_key: String,
     fence_key: String,
     ttl: Duration,
+    /// Where the fenced writes go: tokens are drawn above the highest it has seen.
+    floor: Option<Arc<dyn SnapshotStore>>,
 }
 
 impl RedisLease {
@@ -46,7 +61,15 @@ impl RedisLease {
             lease_key: format!("wxpay:{merchant}:lease"),
             fence_key: format!("wxpay:{merchant}:fence"),
             ttl: ttl.max(Duration::from_millis(300)),
+            floor: None,
         }
+    }
+
+    /// Draws fencing tokens above the highest one `store` has seen written, so tokens never go
+    /// backwards from the store's point of view, even when Redis lost its data.
+    pub fn with_floor(mut self, store: Arc<dyn SnapshotStore>) -> Self {
+        self.floor = Some(store);
+        self
     }
 
     async fn try_acquire(&self) -> redis::RedisResult<Option<LeaseToken>> {
@@ -63,9 +86,21 @@ impl RedisLease {
         if set.is_none() {
             return Ok(None);
         }
-        let fencing: u64 = redis::cmd("INCR")
-            .arg(&self.fence_key)
-            .query_async(&mut conn)
+        let floor = match &self.floor {
+            Some(store) => match store.highest_fence().await {
+                Ok(f) => f,
+                Err(e) => {
+                    // The write will be refused if the token is stale, and say so.
+                    tracing::warn!(error = %e, "cannot read the highest fencing token written; drawing one from Redis alone");
+                    0
+                }
+            },
+            None => 0,
+        };
+        let fencing: u64 = redis::Script::new(NEXT_FENCE)
+            .key(&self.fence_key)
+            .arg(floor)
+            .invoke_async(&mut conn)
             .await?;
         let m = crate::metrics::get();
         m.lease_held.store(1, Ordering::Relaxed);
@@ -81,7 +116,7 @@ impl RedisLease {
         Ok(Some(LeaseToken {
             fencing,
             shared: true,
-            release: Some(Box::new(Release {
+            release: Some(Box::new(GiveBack {
                 conn,
                 key: self.lease_key.clone(),
                 holder,
@@ -134,33 +169,36 @@ async fn renew(
     }
 }
 
-/// Gives the lease back when dropped (the sync ended), if it is still ours.
-struct Release {
+/// Gives the lease back (the sync ended), if it is still ours.
+struct GiveBack {
     conn: ConnectionManager,
     key: String,
     holder: String,
     renewer: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Release {
-    fn drop(&mut self) {
+impl Release for GiveBack {
+    fn give_back(self: Box<Self>) -> BoxFuture<'static, ()> {
         self.renewer.abort();
         crate::metrics::get().lease_held.store(0, Ordering::Relaxed);
-        let (mut conn, key, holder) = (self.conn.clone(), self.key.clone(), self.holder.clone());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let done: redis::RedisResult<i64> = redis::Script::new(RELEASE)
-                    .key(&key)
-                    .arg(&holder)
-                    .invoke_async(&mut conn)
-                    .await;
-                if let Err(e) = done {
-                    crate::metrics::get().redis_error("lease");
-                    // It expires by itself within the TTL.
-                    tracing::warn!(error = %e, "could not give the sync lease back");
-                }
-            });
-        }
+        let GiveBack {
+            mut conn,
+            key,
+            holder,
+            ..
+        } = *self;
+        Box::pin(async move {
+            let done: redis::RedisResult<i64> = redis::Script::new(RELEASE)
+                .key(&key)
+                .arg(&holder)
+                .invoke_async(&mut conn)
+                .await;
+            if let Err(e) = done {
+                crate::metrics::get().redis_error("lease");
+                // It expires by itself within the TTL.
+                tracing::warn!(error = %e, "could not give the sync lease back");
+            }
+        })
     }
 }
 

@@ -21,14 +21,11 @@ pub fn persistence(
     lease_ttl: Duration,
 ) -> (crate::sync::service::Persistence, snapshot::SharedSnapshot) {
     use std::sync::Arc;
-    let merchant: String = source
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let shared = snapshot::SharedSnapshot::new(conn.clone(), &merchant);
+    let merchant = merchant_key(source);
+    let shared = snapshot::SharedSnapshot::new(conn.clone(), &merchant, source);
     let state = crate::sync::service::Persistence {
         snapshots: Arc::new(snapshot::ReplicatedStore {
-            database,
+            database: database.clone(),
             shared: shared.clone(),
         }),
         ledger: crate::sync::quota::QuotaLedger::in_memory(),
@@ -38,13 +35,19 @@ pub fn persistence(
             &merchant,
             daily_limit,
         ))),
-        shared_lease: Some(Arc::new(lease::RedisLease::new(
-            conn.clone(),
-            &merchant,
-            lease_ttl,
-        ))),
+        shared_lease: Some(Arc::new(
+            lease::RedisLease::new(conn.clone(), &merchant, lease_ttl).with_floor(database),
+        )),
     };
     (state, shared)
+}
+
+/// `source` as it names this merchant's keys in Redis (`wxpay:<merchant>:…`).
+pub fn merchant_key(source: &str) -> String {
+    source
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 /// A connection manager for `url` (it reconnects by itself); the error is one line naming

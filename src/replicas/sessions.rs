@@ -9,6 +9,11 @@
 //!   sliding log as the request budget, time from Redis `TIME`), counted *before* the password
 //!   is checked so parallel guesses spread over replicas cannot pass the limit.
 //!
+//! - **The session key**, when `DASHBOARD_SESSION_KEY` is not set: the first replica to start
+//!   stores a random one (`SET NX` under `wxpay:<merchant>:session-key`) and every replica signs
+//!   with what Redis holds; each puts its own back every few seconds should Redis lose it, and
+//!   adopts a different one it finds there (keeping the one before for the sessions it signed).
+//!
 //! When Redis cannot be reached, `auth` falls back to this replica's own lists (and counts the
 //! error in `/metrics`): a sign-out still holds here, sign-ins are still limited per replica.
 
@@ -35,16 +40,41 @@ pub struct RedisSessions {
     conn: ConnectionManager,
     prefix: String,
     begin: redis::Script,
+    /// Where the session key of this merchant's dashboard is kept.
+    key_name: String,
 }
 
 impl RedisSessions {
-    /// Keys under `wxpay:dashboard:` (the dashboard's users, whatever merchant it shows).
-    pub fn new(conn: ConnectionManager) -> Self {
+    /// Keys under `wxpay:dashboard:` (the dashboard's users, whatever merchant it shows); the
+    /// session key under `wxpay:<merchant>:session-key` (one merchant's dashboard does not
+    /// accept another's sessions even when they share a Redis).
+    pub fn new(conn: ConnectionManager, merchant: &str) -> Self {
         RedisSessions {
             conn,
             prefix: "wxpay:dashboard".into(),
             begin: redis::Script::new(BEGIN_ATTEMPT),
+            key_name: format!("wxpay:{merchant}:session-key"),
         }
+    }
+
+    /// The session key every replica signs with: `proposal` if Redis holds none yet (it is
+    /// stored), else the one Redis holds.
+    pub async fn session_key(&self, proposal: &str) -> Result<String, String> {
+        let mut conn = self.conn.clone();
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&self.key_name)
+            .arg(proposal)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map_err(super::failed("sessions"))?;
+        let held: Option<String> = redis::cmd("GET")
+            .arg(&self.key_name)
+            .query_async(&mut conn)
+            .await
+            .map_err(super::failed("sessions"))?;
+        // Deleted between the two commands: ours is as good as any.
+        Ok(held.unwrap_or_else(|| proposal.to_string()))
     }
 
     fn revoked_key(&self, signature: &str) -> String {

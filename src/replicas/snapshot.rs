@@ -21,6 +21,14 @@ const OLD_VERSION_TTL_MS: u64 = 300_000;
 /// How often a replica reads the pointer, besides the messages.
 pub const POLL: Duration = Duration::from_secs(2);
 
+/// What Redis holds is read as untrusted input (a bad value must not crash-loop every replica,
+/// which load from Redis first at start): at most this many chunks (1 GiB compressed) ...
+pub const MAX_CHUNKS: usize = 1024;
+/// ... inflating to at most this much JSON (a million devices are ~400 MB) ...
+pub const MAX_JSON_BYTES: u64 = 1536 << 20;
+/// ... holding at most this many devices (twice the largest list measured: BENCHMARKS.md).
+pub const MAX_DEVICES: usize = 2_000_000;
+
 /// KEYS: current, fence, channel. ARGV: "version:chunks", fencing token, version.
 /// Returns the previous current ("" if none), or false if the token is stale.
 const FLIP: &str = r#"
@@ -40,20 +48,40 @@ return previous
 pub struct SharedSnapshot {
     conn: ConnectionManager,
     prefix: String,
+    /// Whose snapshot this is (`Snapshot::source`): one of another merchant is refused.
+    source: String,
+    /// The last version refused, and why (it is not read again; shown in `/readyz`).
+    rejected: Arc<std::sync::Mutex<Option<(u64, String)>>>,
+    /// The most JSON a version may inflate to ([`MAX_JSON_BYTES`]).
+    max_json: u64,
     /// The last version this process published or loaded.
     held: Arc<AtomicU64>,
+    /// The current version at the last look (0: none).
+    seen: Arc<AtomicU64>,
     /// Whether the last look at the pointer reached Redis.
     reachable: Arc<AtomicBool>,
 }
 
 impl SharedSnapshot {
-    pub fn new(conn: ConnectionManager, merchant: &str) -> Self {
+    /// `merchant`: the key prefix's name of `source`.
+    pub fn new(conn: ConnectionManager, merchant: &str, source: &str) -> Self {
         SharedSnapshot {
             conn,
             prefix: format!("wxpay:{merchant}:snapshot"),
+            source: source.to_string(),
+            rejected: Default::default(),
+            max_json: MAX_JSON_BYTES,
             held: Arc::new(AtomicU64::new(0)),
+            seen: Arc::new(AtomicU64::new(0)),
             reachable: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Accepts versions that inflate to at most `bytes` of JSON (instead of
+    /// [`MAX_JSON_BYTES`]).
+    pub fn with_max_json(mut self, bytes: u64) -> Self {
+        self.max_json = bytes;
+        self
     }
 
     /// The channel versions are announced on.
@@ -74,6 +102,14 @@ impl SharedSnapshot {
         })
         .await
         .map_err(|e| e.to_string())??;
+        if packed.len() > MAX_CHUNKS * CHUNK {
+            return Err(format!(
+                "not published: the snapshot takes {} bytes compressed, more than the {} the \
+                 replicas accept",
+                packed.len(),
+                MAX_CHUNKS * CHUNK
+            ));
+        }
         let mut conn = self.conn.clone();
         let version: u64 = redis::cmd("INCR")
             .arg(format!("{}:version", self.prefix))
@@ -106,6 +142,7 @@ impl SharedSnapshot {
             ));
         };
         self.held.store(version, Ordering::SeqCst);
+        self.seen.store(version, Ordering::SeqCst);
         if let Some((v, n)) = parse_pointer(&previous) {
             self.expire(v, n, OLD_VERSION_TTL_MS).await;
         }
@@ -115,7 +152,8 @@ impl SharedSnapshot {
     /// Lets a version's chunks go after `ms`.
     async fn expire(&self, version: u64, chunks: usize, ms: u64) {
         let mut conn = self.conn.clone();
-        for i in 0..chunks {
+        // The count comes from Redis (the previous pointer): bounded like a read.
+        for i in 0..chunks.min(MAX_CHUNKS) {
             let _: Result<(), _> = redis::cmd("PEXPIRE")
                 .arg(format!("{}:{version}:{i}", self.prefix))
                 .arg(ms.max(1))
@@ -139,10 +177,13 @@ impl SharedSnapshot {
             (false, true) => tracing::info!("Redis reached again: syncing with the other replicas"),
             _ => {}
         }
-        Ok(pointer
+        let current = pointer
             .map_err(super::failed("snapshot"))?
             .as_deref()
-            .and_then(parse_pointer))
+            .and_then(parse_pointer);
+        self.seen
+            .store(current.map_or(0, |(v, _)| v), Ordering::SeqCst);
+        Ok(current)
     }
 
     /// Whether Redis answered the last look at the pointer (the follower looks every 2 s).
@@ -150,8 +191,15 @@ impl SharedSnapshot {
         self.reachable.load(Ordering::SeqCst)
     }
 
-    /// Reads a version.
-    pub async fn fetch(&self, version: u64, chunks: usize) -> Result<Snapshot, String> {
+    /// Reads a version. What Redis holds is checked as untrusted input: the number and size
+    /// of its chunks, the size of the JSON they inflate to, the number of devices, the format
+    /// and whose snapshot it is ([`Fetched::Refused`] says which, and is not retried).
+    pub async fn fetch(&self, version: u64, chunks: usize) -> Result<Snapshot, Fetched> {
+        if chunks == 0 || chunks > MAX_CHUNKS {
+            return Err(Fetched::Refused(format!(
+                "version {version} says it has {chunks} chunks (1 to {MAX_CHUNKS} allowed)"
+            )));
+        }
         let mut conn = self.conn.clone();
         let mut packed = Vec::new();
         for i in 0..chunks {
@@ -159,22 +207,138 @@ impl SharedSnapshot {
                 .arg(format!("{}:{version}:{i}", self.prefix))
                 .query_async(&mut conn)
                 .await
-                .map_err(super::failed("snapshot"))?;
-            packed.extend(chunk.ok_or_else(|| format!("version {version} is gone"))?);
+                .map_err(|e| Fetched::Unreadable(super::failed("snapshot")(e)))?;
+            let chunk =
+                chunk.ok_or_else(|| Fetched::Unreadable(format!("version {version} is gone")))?;
+            if chunk.len() > CHUNK {
+                return Err(Fetched::Refused(format!(
+                    "version {version}'s chunk {i} holds {} bytes (at most {CHUNK})",
+                    chunk.len()
+                )));
+            }
+            packed.extend(chunk);
         }
-        tokio::task::spawn_blocking(move || {
-            let reader = std::io::BufReader::with_capacity(
-                1 << 16,
-                flate2::read::DeflateDecoder::new(&packed[..]),
-            );
-            let s: Snapshot = serde_json::from_reader(reader).map_err(|e| e.to_string())?;
+        let (source, max_json) = (self.source.clone(), self.max_json);
+        let checked = tokio::task::spawn_blocking(move || {
+            let inflated =
+                std::io::Read::take(flate2::read::DeflateDecoder::new(&packed[..]), max_json + 1);
+            let mut reader = CountingReader {
+                inner: std::io::BufReader::with_capacity(1 << 16, inflated),
+                read: 0,
+            };
+            let parsed = serde_json::from_reader::<_, Snapshot>(&mut reader);
+            if reader.read > max_json {
+                return Err(format!(
+                    "version {version} inflates to more than {max_json} bytes"
+                ));
+            }
+            let s = parsed.map_err(|e| format!("version {version} is not a snapshot: {e}"))?;
             if s.format != FORMAT {
-                return Err(format!("a snapshot of format {}", s.format));
+                return Err(format!(
+                    "version {version} is a snapshot of format {}",
+                    s.format
+                ));
+            }
+            if s.source != source {
+                return Err(format!(
+                    "version {version} is the snapshot of {:?}, not of this merchant",
+                    s.source
+                ));
+            }
+            if s.devices.len() > MAX_DEVICES {
+                return Err(format!(
+                    "version {version} holds {} devices (at most {MAX_DEVICES})",
+                    s.devices.len()
+                ));
             }
             Ok(s)
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Fetched::Refused(e.to_string()))?;
+        checked.map_err(Fetched::Refused)
+    }
+
+    /// A version was refused: counted, logged once, kept for `/readyz` (and not read again).
+    fn refuse(&self, version: u64, why: String) {
+        crate::metrics::get()
+            .shared_snapshots_refused
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(version, error = %why, "refused the shared snapshot in Redis; serving the one held");
+        *self.rejected.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, why));
+    }
+
+    fn refused(&self, version: u64) -> bool {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|(v, _)| *v == version)
+    }
+
+    /// Why the current shared version was refused, while it is current.
+    pub fn refusal(&self) -> Option<String> {
+        let current = self.seen.load(Ordering::SeqCst);
+        self.rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(v, _)| *v == current)
+            .map(|(_, why)| why.clone())
+    }
+
+    /// Reads `version`, refusing (and remembering) a bad one.
+    async fn read(&self, version: u64, chunks: usize) -> Option<Snapshot> {
+        if self.refused(version) {
+            return None;
+        }
+        match self.fetch(version, chunks).await {
+            Ok(s) => {
+                self.rejected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                Some(s)
+            }
+            Err(Fetched::Refused(why)) => {
+                self.refuse(version, why);
+                None
+            }
+            Err(Fetched::Unreadable(e)) => {
+                tracing::warn!(error = %e, "could not read the shared snapshot");
+                None
+            }
+        }
+    }
+}
+
+/// Why a shared version was not read.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Redis could not be asked, or the version is gone: worth trying again.
+    Unreadable(String),
+    /// What Redis holds is not a snapshot this replica may serve.
+    Refused(String),
+}
+
+impl std::fmt::Display for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fetched::Unreadable(e) | Fetched::Refused(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Counts the bytes read through it (the JSON inflated so far).
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -194,12 +358,9 @@ impl SnapshotStore for ReplicatedStore {
     fn load(&self) -> BoxFuture<'_, Option<Snapshot>> {
         Box::pin(async move {
             if let Ok(Some((v, n))) = self.shared.current().await {
-                match self.shared.fetch(v, n).await {
-                    Ok(s) => {
-                        self.shared.held.store(v, Ordering::SeqCst);
-                        return Some(s);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not read the shared snapshot"),
+                if let Some(s) = self.shared.read(v, n).await {
+                    self.shared.held.store(v, Ordering::SeqCst);
+                    return Some(s);
                 }
             }
             self.database.load().await
@@ -220,13 +381,17 @@ impl SnapshotStore for ReplicatedStore {
         })
     }
 
+    fn highest_fence(&self) -> BoxFuture<'_, Result<u64, String>> {
+        self.database.highest_fence()
+    }
+
     /// The current version is one this process has not loaded, and it can be read.
     fn behind(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let Ok(Some((v, _))) = self.shared.current().await else {
                 return false;
             };
-            if v == self.shared.held.load(Ordering::SeqCst) {
+            if v == self.shared.held.load(Ordering::SeqCst) || self.shared.refused(v) {
                 return false;
             }
             let mut conn = self.shared.conn.clone();
@@ -265,12 +430,9 @@ pub async fn follow(shared: SharedSnapshot, sync: Arc<SyncService>, redis_url: S
         match shared.current().await {
             // Not published or loaded here yet.
             Ok(Some((v, n))) if v != shared.held.load(Ordering::SeqCst) => {
-                match shared.fetch(v, n).await {
-                    Ok(snapshot) => {
-                        sync.install(Arc::new(snapshot)).await;
-                        shared.held.store(v, Ordering::SeqCst);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not read the shared snapshot"),
+                if let Some(snapshot) = shared.read(v, n).await {
+                    sync.install(Arc::new(snapshot)).await;
+                    shared.held.store(v, Ordering::SeqCst);
                 }
             }
             Ok(_) => {}

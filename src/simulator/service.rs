@@ -126,6 +126,10 @@ impl Default for SimulatorOptions {
     }
 }
 
+/// Requests the log keeps, the newest (the demo runs the simulator in-process for weeks): a
+/// day's quota, a few megabytes.
+pub const LOG_CAPACITY: usize = 50_000;
+
 /// One request as the simulator saw it (the tests read this log).
 #[derive(Clone, Debug)]
 pub struct RequestRecord {
@@ -150,7 +154,8 @@ struct Inner {
     certs: RwLock<Vec<PlatformCert>>,
     windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     daily: Mutex<VecDeque<Instant>>,
-    log: Mutex<Vec<RequestRecord>>,
+    /// The last [`LOG_CAPACITY`] requests.
+    log: Mutex<VecDeque<RequestRecord>>,
     counter: AtomicU64,
     /// Decides which requests get an injected `SYSTEM_ERROR`: seeded, so a test sees the same
     /// sequence of decisions on every run.
@@ -194,7 +199,7 @@ impl Simulator {
                 certs: RwLock::new(vec![cert]),
                 windows: Mutex::new(HashMap::new()),
                 daily: Mutex::new(VecDeque::new()),
-                log: Mutex::new(Vec::new()),
+                log: Mutex::new(VecDeque::new()),
                 counter: AtomicU64::new(1),
                 errors: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
                 served: AtomicU64::new(0),
@@ -354,13 +359,15 @@ impl Simulator {
             .unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Every request seen so far.
+    /// The requests seen so far (the last [`LOG_CAPACITY`]), oldest first.
     pub fn log(&self) -> Vec<RequestRecord> {
         self.inner
             .log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The most requests (device pages and certificate downloads alike) that arrived in any
@@ -480,17 +487,17 @@ impl Simulator {
     }
 
     fn record(&self, at: Instant, client: IpAddr, path: &str, status: u16, code: Option<&str>) {
-        self.inner
-            .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(RequestRecord {
-                at,
-                client,
-                path_and_query: path.to_string(),
-                status,
-                code: code.map(str::to_string),
-            });
+        let mut log = self.inner.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(RequestRecord {
+            at,
+            client,
+            path_and_query: path.to_string(),
+            status,
+            code: code.map(str::to_string),
+        });
     }
 
     /// Counts the request in the client's window; false when it is over the limit.
@@ -975,6 +982,29 @@ async fn not_found(State(sim): State<Simulator>, headers: HeaderMap) -> Response
 #[cfg(test)]
 mod tests {
     use super::paging;
+
+    #[test]
+    fn the_request_log_keeps_the_newest_only() {
+        use super::*;
+        let sim = Simulator::new(
+            crate::simulator::keys::SimKeys::generate().unwrap(),
+            SimulatorOptions {
+                devices: 1,
+                ..Default::default()
+            },
+        );
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for i in 0..LOG_CAPACITY + 10 {
+            sim.record(Instant::now(), ip, &format!("/{i}"), 200, None);
+        }
+        let log = sim.log();
+        assert_eq!(log.len(), LOG_CAPACITY);
+        assert_eq!(log[0].path_and_query, "/10", "the oldest went first");
+        assert_eq!(
+            log.last().unwrap().path_and_query,
+            format!("/{}", LOG_CAPACITY + 9)
+        );
+    }
 
     #[test]
     fn paging_rules() {

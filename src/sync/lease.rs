@@ -6,20 +6,46 @@
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Held for a sync's duration; dropping it gives the lease back.
+/// What gives a shared lease back.
+pub trait Release: Send {
+    /// Gives the lease back (if it is still this holder's), and resolves when that is done.
+    fn give_back(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// Held for a sync's duration; [`LeaseToken::give_back`] gives the lease back (dropping it
+/// does too, in the background).
 pub struct LeaseToken {
     /// Grows with every grant: a write from a lower token is stale.
     pub fencing: u64,
     /// Whether other processes share the lease (then writes carry `fencing`; one process has
     /// nothing to fence against).
     pub shared: bool,
-    /// What gives the lease back when dropped (nothing for the embedded lease).
-    pub release: Option<Box<dyn Send>>,
+    /// What gives the lease back (nothing for the embedded lease).
+    pub release: Option<Box<dyn Release>>,
     /// Turns `true` if the lease was lost while held (it could not be renewed in time).
     pub lost: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
+impl Drop for LeaseToken {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            // Not given back explicitly (a panic, a cancelled task): in the background, if a
+            // runtime is still there; otherwise the lease expires by itself.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(release.give_back());
+            }
+        }
+    }
+}
+
 impl LeaseToken {
+    /// Gives the lease back now, and waits until that is done.
+    pub async fn give_back(mut self) {
+        if let Some(release) = self.release.take() {
+            release.give_back().await;
+        }
+    }
+
     /// The fencing token to write with, if writes need one.
     pub fn fence(&self) -> Option<u64> {
         self.shared.then_some(self.fencing)

@@ -22,7 +22,7 @@ use super::quota::{FileLedger, LedgerStore, NoLedger, QuotaLedger, DAILY_LIMIT};
 use super::snapshot::{FileStore, NoStore, Snapshot, SnapshotStore, FORMAT};
 use crate::clock::unix_now;
 use crate::device_list::DeviceList;
-use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SyncStatus};
+use crate::status::{ErrorInfo, IntervalReason, RefreshBlocked, SaveFailure, SyncStatus};
 use crate::wechatpay::client::WxPayClient;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::panic::AssertUnwindSafe;
@@ -109,6 +109,8 @@ struct State {
     last_good: Option<Arc<Snapshot>>,
     last_error: Option<ErrorInfo>,
     last_manual: Option<Instant>,
+    /// The last save of a synced snapshot failed, and why.
+    save_failure: Option<SaveFailure>,
 }
 
 pub struct SyncService {
@@ -616,6 +618,7 @@ impl SyncService {
         // The lease is free because its last holder just finished: its snapshot is on its way
         // here, so syncing again would spend a sync's requests for nothing.
         if self.store.behind().await {
+            lease.give_back().await;
             return Err(Arc::new(SyncError::LeaseHeld));
         }
         // A holder that loses its lease (it could not renew it) stops: another may run now.
@@ -645,14 +648,32 @@ impl SyncService {
                     millis = snapshot.sync_millis,
                     "sync finished"
                 );
-                if let Err(e) = self.store.save(snapshot.clone(), lease.fence()).await {
-                    tracing::warn!(error = %e, "could not save the snapshot");
-                }
+                self.saved(self.store.save(snapshot.clone(), lease.fence()).await);
                 Ok(snapshot)
             }
             Err(e) => Err(Arc::new(e)),
         };
+        // Given back before the slot is freed: the next holder may start at once.
+        lease.give_back().await;
         result
+    }
+
+    /// The outcome of saving a synced snapshot: a failure is counted, logged and shown (status
+    /// bar, `/readyz`, `/metrics`) until a save succeeds.
+    fn saved(&self, outcome: Result<(), String>) {
+        let m = crate::metrics::get();
+        let failure = match outcome {
+            Ok(()) => None,
+            Err(e) => {
+                m.snapshot_save_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "could not save the snapshot: its changes are not recorded");
+                Some(SaveFailure {
+                    detail: e,
+                    at: unix_now(),
+                })
+            }
+        };
+        self.lock_state().save_failure = failure;
     }
 
     /// A sync that failed: counted, logged, remembered briefly, shown in the status bar.
@@ -748,6 +769,7 @@ impl SyncService {
         let (interval, reason) = self.interval(devices);
         let fresh = self.fresh.contains_key(&());
         let last_error = state.last_error.clone();
+        let save_failure = state.save_failure.clone();
         drop(state);
         SyncStatus {
             demo: self.demo,
@@ -778,6 +800,7 @@ impl SyncService {
             manual_refresh_blocked: self.manual_refresh_blocked(),
             last_changes: None,
             shared_state_lost: false,
+            save_failure,
         }
     }
 }

@@ -100,6 +100,11 @@ pub trait SnapshotStore: Send + Sync {
     fn behind(&self) -> BoxFuture<'_, bool> {
         Box::pin(async { false })
     }
+    /// The highest fencing token that has written here (0 if none, or the store keeps none):
+    /// a shared lease never grants a lower one, even after Redis lost its counter.
+    fn highest_fence(&self) -> BoxFuture<'_, Result<u64, String>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// A file (written atomically, 0600), holding the snapshot of one source.

@@ -142,6 +142,13 @@ pub fn StatusBanner(initial: SyncStatus, live: RwSignal<Option<SyncStatus>>) -> 
                 </div>
             }
             .into_any())
+        } else if let Some(f) = s.save_failure.clone() {
+            Some(view! {
+                <div role="alert" class="border-b border-amber-200 dark:border-amber-800 bg-amber-50 dark:bg-amber-950 px-4 py-2 text-sm text-amber-900 dark:text-amber-200" data-testid="save-failed">
+                    {t.save_failed}<span class="font-mono text-xs">{f.detail}</span>
+                </div>
+            }
+            .into_any())
         } else if let Some(e) = s.last_error.clone() {
             let rid = e.request_id.clone().map(|r| format!("Request-ID: {r}"));
             let shown = if s.synced_at.is_some() {

@@ -135,6 +135,39 @@ mod server {
         /// Grid views answered lately, for the snapshot indexed now (emptied when it changes):
         /// the same view asked again costs no query.
         views: moka::sync::Cache<(u64, Lang, String), Arc<DeviceView>>,
+        /// How many exports may be written at once, and how big an XLSX may be.
+        pub exports: ExportLimits,
+    }
+
+    /// Limits on exports, per process: XLSX files built at once (CPU and a temporary file
+    /// each), CSV downloads streamed at once (a batch of rows each), how long an export waits
+    /// for a slot before it is refused (503 with `Retry-After`), and the rows an XLSX may hold.
+    #[derive(Clone)]
+    pub struct ExportLimits {
+        pub files: Arc<tokio::sync::Semaphore>,
+        pub streams: Arc<tokio::sync::Semaphore>,
+        pub wait: Duration,
+        pub xlsx_rows: u64,
+    }
+
+    /// XLSX files built at once.
+    pub const XLSX_BUILDS: usize = 2;
+    /// CSV downloads streamed at once.
+    pub const CSV_STREAMS: usize = 8;
+    /// How long an export waits for a slot.
+    pub const EXPORT_WAIT: Duration = Duration::from_secs(15);
+    /// Rows an XLSX holds at most (Excel's limit is 1,048,576 rows, the header one).
+    pub const XLSX_MAX_ROWS: u64 = 1_048_575;
+
+    impl Default for ExportLimits {
+        fn default() -> Self {
+            ExportLimits {
+                files: Arc::new(tokio::sync::Semaphore::new(XLSX_BUILDS)),
+                streams: Arc::new(tokio::sync::Semaphore::new(CSV_STREAMS)),
+                wait: EXPORT_WAIT,
+                xlsx_rows: XLSX_MAX_ROWS,
+            }
+        }
     }
 
     /// Grid views kept, at most (each about 50 KB: a page of rows, facets, the chart).
@@ -162,7 +195,13 @@ mod server {
                 index: Arc::new(Mutex::new(None)),
                 indexing: Default::default(),
                 views: moka::sync::Cache::new(VIEWS_KEPT),
+                exports: ExportLimits::default(),
             }
+        }
+
+        /// Other limits on exports (tests).
+        pub fn with_export_limits(self, exports: ExportLimits) -> Self {
+            AppState { exports, ..self }
         }
 
         pub fn with_replica(self, shared: crate::replicas::snapshot::SharedSnapshot) -> Self {

@@ -2,6 +2,7 @@
 //! that talks to it through the real client.
 #![allow(dead_code)]
 
+pub mod oracle;
 pub mod postgres;
 pub mod process;
 pub mod redis;
@@ -75,4 +76,33 @@ pub async fn always_failing(attempts: u32) -> (Simulator, Arc<SyncService>) {
         None,
     )
     .await
+}
+
+/// A new, empty directory of this test's own (unique per call: tests run in parallel, and a
+/// name may be used twice), removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("wxpay-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn join(&self, part: impl AsRef<std::path::Path>) -> PathBuf {
+        self.0.join(part)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

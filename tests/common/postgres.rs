@@ -50,6 +50,17 @@ fn command(program: &Path, root: bool) -> Command {
     }
 }
 
+/// Whether the server of `data` is up and accepting connections on `port` (the lines of
+/// `postmaster.pid`: pid, directory, start time, port, socket directory, address, shared
+/// memory key, status).
+fn ready_on(data: &Path, port: u16) -> bool {
+    std::fs::read_to_string(data.join("postmaster.pid")).is_ok_and(|s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.get(3).map(|l| l.trim()) == Some(port.to_string().as_str())
+            && lines.get(7).is_some_and(|l| l.trim() == "ready")
+    })
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -100,36 +111,47 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
-        let child = command(&bin.join("postgres"), root)
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&dir)
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = PgServer { dir, port, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "PostgreSQL did not start in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        // The port was free a moment before the server binds it: if another process takes
+        // it first, the server exits, and it is started again on another one.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = command(&bin.join("postgres"), root)
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-k"])
+                .arg(&dir)
+                .args([
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // the port was taken: another one
+                }
+                // Ready as this very server: its own postmaster.pid (in our data directory)
+                // names the port and says "ready" once it accepts connections on it.
+                if ready_on(&data, port) {
+                    return PgServer { dir, port, child };
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    panic!("PostgreSQL did not start in 30 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        server
+        panic!("PostgreSQL did not start on any of 5 free ports");
     }
 
     /// A new, empty database on this server; its URL.
